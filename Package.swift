@@ -1,0 +1,110 @@
+// swift-tools-version:6.0
+// Haven: a local-first student-wellbeing daemon (havend), its CLI (haven) and plugins.
+// Module map and what each one owns: Docs/architecture.md.
+import PackageDescription
+
+let nio: [Target.Dependency] = [
+    .product(name: "NIOCore", package: "swift-nio"),
+    .product(name: "NIOPosix", package: "swift-nio"),
+]
+let logging: Target.Dependency = .product(name: "Logging", package: "swift-log")
+let protobuf: Target.Dependency = .product(name: "SwiftProtobuf", package: "swift-protobuf")
+let argumentParser: Target.Dependency = .product(name: "ArgumentParser", package: "swift-argument-parser")
+let grdb: Target.Dependency = .product(name: "GRDB", package: "GRDB.swift")
+
+let package = Package(
+    name: "Haven",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "havend", targets: ["havend"]),
+        .executable(name: "haven", targets: ["haven"]),
+        .library(name: "HavenPluginAPI", targets: ["HavenPluginAPI"]),
+        .library(name: "HavenRPCClient", targets: ["HavenRPCClient"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // Generated protobuf messages of the public contract (Proto/), plus the
+        // embedded descriptor set that Daemon/Describe serves.
+        .target(name: "HavenProto", dependencies: [protobuf]),
+
+        // ttrpc framing: frame header, codec, status codes. No sockets.
+        .target(name: "HavenWire", dependencies: ["HavenProto", protobuf, .product(name: "NIOCore", package: "swift-nio")]),
+
+        // The server side of the protocol: a Unix-socket listener, per-connection
+        // stream state, dispatch, deadlines, limits, peer credentials.
+        .target(name: "HavenRPCServer", dependencies: ["HavenWire", logging] + nio),
+
+        // The client side: an async, multiplexed connection used by the CLI and tests.
+        .target(name: "HavenRPCClient", dependencies: ["HavenWire"] + nio),
+
+        // An order-keeping JSON value, parser and writer with located errors.
+        .target(name: "HavenJSON"),
+
+        // Descriptor-driven JSON <-> protobuf transcoding for generic callers.
+        .target(name: "HavenReflection", dependencies: ["HavenJSON", protobuf]),
+
+        // Default socket, data and config locations shared by havend and haven.
+        .target(name: "HavenPaths"),
+
+        // The TOML config file: typed reads that name the key and its line.
+        .target(name: "HavenConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
+
+        // SQLite through GRDB: opening, durability settings, namespaced migrations.
+        .target(name: "HavenStorage", dependencies: [grdb, logging]),
+
+        // What a plugin implements and what the host gives it.
+        .target(name: "HavenPluginAPI", dependencies: [
+            "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", protobuf, logging,
+        ]),
+
+        // The daemon assembled: config, storage, plugin host, core services, lifecycle.
+        .target(name: "HavenDaemon", dependencies: [
+            "HavenPluginAPI", "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", "HavenPaths", grdb, logging,
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ] + nio),
+
+        // First-party plugins, compiled in and enabled per school.
+        .target(name: "HavenScreening", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Screening"),
+        .target(name: "HavenReferrals", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Referrals"),
+        .target(name: "HavenReporting", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Reporting"),
+
+        // The CLI's commands: arguments in, requests out, responses rendered.
+        .target(name: "HavenCLI", dependencies: [
+            "HavenRPCClient", "HavenReflection", "HavenJSON", "HavenProto", "HavenPaths", "HavenWire", argumentParser, protobuf,
+        ]),
+
+        .executableTarget(name: "havend", dependencies: [
+            "HavenDaemon", "HavenScreening", "HavenReferrals", "HavenReporting", "HavenPaths", "HavenConfig",
+            "HavenPluginAPI", argumentParser, logging,
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .executableTarget(name: "haven", dependencies: ["HavenCLI", argumentParser]),
+
+        .target(name: "HavenTestSupport", dependencies: ["HavenRPCClient", "HavenProto"], path: "Tests/HavenTestSupport"),
+
+        .testTarget(name: "HavenWireTests", dependencies: [
+            "HavenWire", .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "HavenRPCServerTests", dependencies: [
+            "HavenRPCServer", "HavenRPCClient", "HavenTestSupport",
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "HavenReflectionTests", dependencies: ["HavenReflection", "HavenJSON", "HavenProto"]),
+        .testTarget(name: "HavenConfigTests", dependencies: ["HavenConfig"]),
+        .testTarget(name: "HavenStorageTests", dependencies: ["HavenStorage"]),
+        .testTarget(name: "HavenDaemonTests", dependencies: [
+            "HavenDaemon", "HavenScreening", "HavenReferrals", "HavenReporting", "HavenTestSupport",
+        ]),
+        .testTarget(name: "HavenLiveTests", dependencies: ["HavenTestSupport", "HavenRPCClient", "HavenProto"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

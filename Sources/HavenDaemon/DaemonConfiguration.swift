@@ -1,0 +1,123 @@
+import Foundation
+import HavenConfig
+import HavenPaths
+import HavenPluginAPI
+import HavenRPCServer
+import Logging
+
+/// What the command line says, which wins over the config file.
+public struct CommandLineOverrides: Sendable {
+    public var mode: DaemonMode?
+    public var socketPath: String?
+    public var dataDirectory: String?
+    public var configFile: String?
+
+    public init(mode: DaemonMode? = nil, socketPath: String? = nil, dataDirectory: String? = nil, configFile: String? = nil) {
+        self.mode = mode
+        self.socketPath = socketPath
+        self.dataDirectory = dataDirectory
+        self.configFile = configFile
+    }
+}
+
+/// The daemon's settings after reading the config file and applying the
+/// command line. Building one validates everything; nothing starts on error.
+public struct DaemonConfiguration: Sendable {
+    public var mode: DaemonMode
+    public var socketPath: String
+    public var dataDirectory: String
+    /// Group that owns the socket and its directory; nil = the daemon's own group.
+    public var socketGroup: String?
+    public var logLevel: Logger.Level
+    public var limits: ServerLimits
+    public var enabledPlugins: [String]
+    public var requiredPlugins: [String]
+    /// What each compiled-in plugin's `readSettings` returned, by plugin id.
+    public var pluginSettings: [String: any Sendable]
+    /// Where the settings came from: a path, or the embedded default.
+    public var source: String
+    /// Relative paths in settings are resolved against this directory.
+    public var configDirectory: String
+
+    public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("haven.sqlite") }
+
+    /// Reads the config (file or embedded default) and applies `overrides`.
+    public static func load(
+        overrides: CommandLineOverrides, plugins: [any HavenPlugin],
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigError) -> DaemonConfiguration {
+        let document: ConfigDocument
+        if let path = overrides.configFile {
+            document = try ConfigDocument(contentsOf: path)
+        } else {
+            let defaultFile = DefaultPaths.forMode(overrides.mode ?? .desktop, environment: environment).configFile
+            if FileManager.default.fileExists(atPath: defaultFile) {
+                document = try ConfigDocument(contentsOf: defaultFile)
+            } else {
+                document = try ConfigDocument(text: EmbeddedDefaultConfig.text, name: EmbeddedDefaultConfig.name)
+            }
+        }
+        return try parse(document, overrides: overrides, plugins: plugins, environment: environment)
+    }
+
+    public static func parse(
+        _ document: ConfigDocument, overrides: CommandLineOverrides, plugins: [any HavenPlugin],
+        environment: [String: String]
+    ) throws(ConfigError) -> DaemonConfiguration {
+        let root = document.reader()
+
+        let daemon = root.section("daemon")
+        let configuredMode = daemon.string("mode", oneOf: DaemonMode.allCases.map(\.rawValue)).flatMap(DaemonMode.init)
+        let mode = overrides.mode ?? configuredMode ?? .desktop
+        let defaults = DefaultPaths.forMode(mode, environment: environment)
+        let socket = overrides.socketPath ?? daemon.string("socket") ?? defaults.socket
+        let dataDirectory = overrides.dataDirectory ?? daemon.string("data_dir") ?? defaults.dataDirectory
+        let socketGroup = daemon.string("socket_group")
+        let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+        let logLevel = daemon.string("log_level", oneOf: levels).flatMap(Logger.Level.init(rawValue:)) ?? .info
+        daemon.rejectUnknownKeys()
+
+        let limitsSection = root.section("limits")
+        var limits = ServerLimits()
+        if let n = limitsSection.integer("max_concurrent_calls_per_connection", range: 1...100_000) {
+            limits.maxConcurrentCallsPerConnection = n
+        }
+        if let n = limitsSection.integer("idle_timeout_seconds", range: 1...86_400) { limits.idleTimeout = .seconds(n) }
+        if let n = limitsSection.integer("partial_frame_timeout_seconds", range: 1...3_600) { limits.partialFrameTimeout = .seconds(n) }
+        if let n = limitsSection.integer("shutdown_grace_seconds", range: 0...3_600) { limits.shutdownGracePeriod = .seconds(n) }
+        limitsSection.rejectUnknownKeys()
+
+        let pluginsSection = root.section("plugins")
+        let known = plugins.map(\.manifest.id)
+        let knownList = known.map { "\"\($0)\"" }.joined(separator: ", ")
+        let enabled = pluginsSection.stringArray("enabled") ?? []
+        let required = pluginsSection.stringArray("required") ?? []
+        for id in enabled where !known.contains(id) {
+            pluginsSection.report("enabled", "no plugin with id \"\(id)\" is compiled into this havend (compiled in: \(knownList))")
+        }
+        for id in required where !known.contains(id) {
+            pluginsSection.report("required", "no plugin with id \"\(id)\" is compiled into this havend (compiled in: \(knownList))")
+        }
+        for id in required where known.contains(id) && !enabled.contains(id) {
+            pluginsSection.report("required", "plugin \"\(id)\" is required but not enabled; add it to [plugins] enabled")
+        }
+        var settings: [String: any Sendable] = [:]
+        for plugin in plugins {
+            let section = pluginsSection.section(plugin.manifest.id)
+            settings[plugin.manifest.id] = plugin.readSettings(section)
+            section.rejectUnknownKeys()
+        }
+        pluginsSection.rejectUnknownKeys(hint: "[plugins] holds enabled, required and one table per compiled-in plugin (\(knownList))")
+
+        root.rejectUnknownKeys(hint: "the top-level tables are [daemon], [limits] and [plugins]")
+        try root.throwIfIssues()
+
+        let directory = document.name == EmbeddedDefaultConfig.name
+            ? FileManager.default.currentDirectoryPath
+            : ((document.name as NSString).deletingLastPathComponent as String)
+        return DaemonConfiguration(
+            mode: mode, socketPath: socket, dataDirectory: dataDirectory, socketGroup: socketGroup, logLevel: logLevel,
+            limits: limits, enabledPlugins: enabled, requiredPlugins: required, pluginSettings: settings,
+            source: document.name, configDirectory: directory.isEmpty ? "." : directory)
+    }
+}

@@ -1,0 +1,141 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import HavenPaths
+import HavenPluginAPI
+import HavenProto
+import HavenRPCServer
+import HavenStorage
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Why the daemon could not start, for the operator.
+public struct StartupError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The daemon assembled from its parts. `start()` brings them up in order —
+/// storage, then plugins, then the listener — and `RunningDaemon.stop()`
+/// takes them down in reverse.
+public struct DaemonRuntime: Sendable {
+    public static let version = "0.1.0"
+
+    public let configuration: DaemonConfiguration
+    public let plugins: [any HavenPlugin]
+    public let logger: Logger
+    /// Resolves callers; the core's staff-aware resolver replaces the default.
+    public let makeResolver: @Sendable (HavenDatabase) -> any CallerResolver
+
+    public init(
+        configuration: DaemonConfiguration, plugins: [any HavenPlugin], logger: Logger,
+        makeResolver: @escaping @Sendable (HavenDatabase) -> any CallerResolver = { _ in PeerOnlyResolver() }
+    ) {
+        self.configuration = configuration
+        self.plugins = plugins
+        self.logger = logger
+        self.makeResolver = makeResolver
+    }
+
+    public func start() async throws -> RunningDaemon {
+        let config = configuration
+        logger.info("starting havend", metadata: [
+            "version": "\(Self.version)", "mode": "\(config.mode.rawValue)", "config": "\(config.source)",
+        ])
+
+        // 1. Storage.
+        try createDataDirectory(config.dataDirectory)
+        let host = PluginHost(plugins: plugins, configuration: config, logger: logger)
+        let database = try HavenDatabase.open(
+            path: config.databasePath, migrations: [CoreSchema.migrations],
+            knownMigrations: Set(CoreSchema.migrations.identifiers).union(host.knownMigrations), logger: logger)
+        let nodeID: String
+        do {
+            nodeID = try CoreSchema.nodeID(database)
+        } catch {
+            try? database.close()
+            throw error
+        }
+
+        // 2. Plugins.
+        do {
+            try await host.start(database: database) { plugin in
+                var pluginLogger = logger
+                pluginLogger[metadataKey: "plugin"] = "\(plugin.manifest.id)"
+                return PluginContext(
+                    logger: pluginLogger, database: database, settings: config.pluginSettings[plugin.manifest.id] ?? (),
+                    configDirectory: config.configDirectory, nodeID: nodeID)
+            }
+        } catch {
+            await host.stop()
+            try? database.close()
+            throw error
+        }
+
+        // 3. The listener.
+        let catalog = DescribeCatalog()
+        let daemonService = DaemonService(
+            version: Self.version, mode: config.mode, nodeID: nodeID, startedAt: Date(), database: database,
+            plugins: host, describe: { catalog.response })
+        let services = [("core", daemonService.definition)] + host.runningServices
+        do {
+            try catalog.build(services: services, descriptorSets: [HavenProtoDescriptors.fileDescriptorSetBase64]
+                + host.snapshot.filter { $0.activation != nil }.compactMap(\.manifest.descriptorSetBase64))
+        } catch {
+            await host.stop()
+            try? database.close()
+            throw StartupError("the embedded protocol descriptors are unreadable: \(error)")
+        }
+        let router = ServiceRouter(
+            services: services, unavailable: host.unavailableServices, resolver: makeResolver(database), logger: logger)
+        let server = RPCServer(
+            dispatcher: router, limits: config.limits, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        do {
+            let group = try config.socketGroup.map(UnixSocketPath.groupID(named:))
+            try UnixSocketPath.prepare(config.socketPath, group: group, logger: logger)
+            try await server.start(socketPath: config.socketPath, socketGroup: group)
+        } catch {
+            await host.stop()
+            try? database.close()
+            throw error
+        }
+        logger.notice("havend is ready", metadata: ["socket": "\(config.socketPath)", "node": "\(nodeID)"])
+        return RunningDaemon(server: server, host: host, database: database, socketPath: config.socketPath, nodeID: nodeID, logger: logger)
+    }
+
+    private func createDataDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(
+                atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw StartupError("could not create the data directory \(path): \(error.localizedDescription)")
+        }
+    }
+}
+
+/// A started daemon.
+public struct RunningDaemon: Sendable {
+    public let server: RPCServer
+    public let host: PluginHost
+    public let database: HavenDatabase
+    public let socketPath: String
+    public let nodeID: String
+    let logger: Logger
+
+    /// Stops accepting, drains calls, stops plugins, closes the database and
+    /// removes the socket.
+    public func stop() async {
+        logger.notice("havend is shutting down")
+        await server.shutdownGracefully()
+        await host.stop()
+        do {
+            try database.close()
+        } catch {
+            logger.error("closing the database failed", metadata: ["error": "\(error)"])
+        }
+        unlink(socketPath)
+        logger.notice("havend stopped")
+    }
+}

@@ -1,0 +1,72 @@
+import HavenRPCServer
+
+/// The roles a staff account can hold.
+public enum Role: String, Sendable, CaseIterable, Hashable, Comparable {
+    case admin
+    case administrator
+    case counselor
+    case socialWorker = "social_worker"
+    case psychologist
+    case nurse
+    case teacher
+    case sro
+    case analyst
+    case integration
+
+    public static func < (lhs: Role, rhs: Role) -> Bool { lhs.rawValue < rhs.rawValue }
+}
+
+/// Who is making a call, as the daemon resolved it.
+public struct Caller: Sendable, Equatable {
+    public enum AuthMethod: String, Sendable {
+        case peerCredentials = "peer_credentials"
+        case token
+        case none
+    }
+
+    public var peer: PeerCredentials?
+    public var authMethod: AuthMethod
+    /// The staff account, when the caller is linked to one.
+    public var staffID: String?
+    public var displayName: String?
+    public var roles: Set<Role>
+
+    public init(peer: PeerCredentials?, authMethod: AuthMethod, staffID: String? = nil, displayName: String? = nil, roles: Set<Role> = []) {
+        self.peer = peer
+        self.authMethod = authMethod
+        self.staffID = staffID
+        self.displayName = displayName
+        self.roles = roles
+    }
+
+    public func has(_ role: Role) -> Bool { roles.contains(role) }
+    public func hasAny(_ roles: Set<Role>) -> Bool { !self.roles.isDisjoint(with: roles) }
+}
+
+/// The coarse gate on a method: who may call it at all. Finer decisions
+/// (caseload, grants, assignments) are made inside the handler.
+public enum MethodAccess: Sendable, Equatable {
+    /// Anyone who can open the socket (Hello, Health).
+    case anyone
+    /// Any caller linked to an active staff account.
+    case staff
+    /// Staff holding at least one of these roles.
+    case roles(Set<Role>)
+
+    /// In words, for Describe and the docs.
+    public var summary: String {
+        switch self {
+        case .anyone: "anyone who can connect"
+        case .staff: "any staff member"
+        case .roles(let roles): roles.sorted().map(\.rawValue).joined(separator: ", ")
+        }
+    }
+
+    public func allows(_ caller: Caller) -> Bool {
+        switch self {
+        case .anyone: true
+        case .staff: caller.staffID != nil
+        case .roles(let roles): caller.staffID != nil && caller.hasAny(roles)
+        }
+    }
+}

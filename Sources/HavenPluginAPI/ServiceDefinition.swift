@@ -1,0 +1,79 @@
+import HavenRPCServer
+import HavenWire
+import SwiftProtobuf
+
+/// A protobuf service a plugin (or the core) serves.
+public struct ServiceDefinition: Sendable {
+    /// Fully qualified, e.g. "haven.screening.v1.Screening".
+    public let name: String
+    public let methods: [MethodDefinition]
+
+    public init(name: String, methods: [MethodDefinition]) {
+        self.name = name
+        self.methods = methods
+    }
+}
+
+/// One method: its message types, who may call it, and its handler.
+public struct MethodDefinition: Sendable {
+    public enum Handler: Sendable {
+        case unary(@Sendable ([UInt8], CallContext) async throws -> [UInt8])
+        case serverStreaming(@Sendable ([UInt8], CallContext, ResponseStreamWriter) async throws -> Void)
+    }
+
+    public let name: String
+    public let inputType: String
+    public let outputType: String
+    public let access: MethodAccess
+    public let handler: Handler
+
+    public var serverStreaming: Bool {
+        if case .serverStreaming = handler { true } else { false }
+    }
+
+    /// A unary method with typed messages. A request that does not decode is
+    /// answered INVALID_ARGUMENT before the handler runs.
+    public static func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ name: String, _ request: Request.Type, _ response: Response.Type, access: MethodAccess,
+        _ handler: @escaping @Sendable (Request, CallContext) async throws -> Response
+    ) -> MethodDefinition {
+        MethodDefinition(
+            name: name, inputType: Request.protoMessageName, outputType: Response.protoMessageName, access: access,
+            handler: .unary { bytes, context in
+                let request = try decode(Request.self, bytes, context)
+                return try await handler(request, context).serializedBytes()
+            })
+    }
+
+    /// A server-streaming method with typed messages.
+    public static func serverStreaming<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ name: String, _ request: Request.Type, _ response: Response.Type, access: MethodAccess,
+        _ handler: @escaping @Sendable (Request, CallContext, MessageStreamWriter<Response>) async throws -> Void
+    ) -> MethodDefinition {
+        MethodDefinition(
+            name: name, inputType: Request.protoMessageName, outputType: Response.protoMessageName, access: access,
+            handler: .serverStreaming { bytes, context, writer in
+                let request = try decode(Request.self, bytes, context)
+                try await handler(request, context, MessageStreamWriter(writer))
+            })
+    }
+
+    private static func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: [UInt8], _ context: CallContext) throws -> M {
+        do {
+            return try M(serializedBytes: bytes)
+        } catch {
+            throw RPCError.invalidArgument("\(context.call.fullMethod): the request is not a valid \(M.protoMessageName) message (\(error))")
+        }
+    }
+}
+
+/// Sends typed messages on a server stream.
+public struct MessageStreamWriter<Message: SwiftProtobuf.Message>: Sendable {
+    let raw: ResponseStreamWriter
+
+    public init(_ raw: ResponseStreamWriter) { self.raw = raw }
+
+    public func send(_ message: Message) async throws {
+        try await raw.send(message.serializedBytes())
+    }
+}

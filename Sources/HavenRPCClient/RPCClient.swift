@@ -1,0 +1,116 @@
+import Foundation
+import HavenProto
+import HavenWire
+import NIOCore
+import NIOPosix
+import SwiftProtobuf
+
+/// The client could not reach the daemon at all.
+public struct ConnectionError: Error, CustomStringConvertible {
+    public let socketPath: String
+    public let underlying: String
+    public var description: String { "could not connect to \(socketPath): \(underlying)" }
+}
+
+/// An async ttrpc client over a Unix socket. One connection carries many
+/// concurrent calls; each gets its own odd stream id.
+public final class RPCClient: Sendable {
+    private let channel: Channel
+    public let socketPath: String
+    /// Sent as metadata on every call (for example an authorization token).
+    public let defaultMetadata: [(key: String, value: String)]
+
+    private init(channel: Channel, socketPath: String, defaultMetadata: [(key: String, value: String)]) {
+        self.channel = channel
+        self.socketPath = socketPath
+        self.defaultMetadata = defaultMetadata
+    }
+
+    public static func connect(
+        unixSocket path: String,
+        metadata: [(key: String, value: String)] = [],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) async throws -> RPCClient {
+        do {
+            let channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler())
+                    }
+                }
+                .connect(unixDomainSocketPath: path)
+                .get()
+            return RPCClient(channel: channel, socketPath: path, defaultMetadata: metadata)
+        } catch {
+            throw ConnectionError(socketPath: path, underlying: "\(error)")
+        }
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+
+    private func request(service: String, method: String, payload: [UInt8], metadata: [(key: String, value: String)], timeout: Duration?) -> Ttrpc_Request {
+        var request = Ttrpc_Request()
+        request.service = service
+        request.method = method
+        request.payload = Data(payload)
+        if let timeout {
+            let (seconds, attoseconds) = timeout.components
+            request.timeoutNano = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        }
+        request.metadata = (defaultMetadata + metadata).map { pair in
+            var kv = Ttrpc_KeyValue()
+            kv.key = pair.key
+            kv.value = pair.value
+            return kv
+        }
+        return request
+    }
+
+    /// One unary call with an encoded payload. Throws `RPCError` for a non-OK status.
+    public func unary(
+        service: String, method: String, payload: [UInt8],
+        metadata: [(key: String, value: String)] = [], timeout: Duration? = nil
+    ) async throws -> [UInt8] {
+        let promise = channel.eventLoop.makePromise(of: [UInt8].self)
+        let call = OutboundCall(
+            request: request(service: service, method: method, payload: payload, metadata: metadata, timeout: timeout),
+            flags: [], responder: .unary(promise))
+        channel.writeAndFlush(call, promise: nil)
+        return try await promise.futureResult.get()
+    }
+
+    /// A typed unary call.
+    public func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ service: String, _ method: String, _ request: Request, as: Response.Type = Response.self,
+        metadata: [(key: String, value: String)] = [], timeout: Duration? = nil
+    ) async throws -> Response {
+        let bytes = try await unary(
+            service: service, method: method, payload: try request.serializedBytes(), metadata: metadata, timeout: timeout)
+        return try Response(serializedBytes: bytes)
+    }
+
+    /// A server-streaming call: the request is sent with remote-closed (the
+    /// client sends no more), and each Data frame is one element.
+    public func serverStream(
+        service: String, method: String, payload: [UInt8],
+        metadata: [(key: String, value: String)] = [], timeout: Duration? = nil
+    ) -> AsyncThrowingStream<[UInt8], Error> {
+        let (stream, continuation) = AsyncThrowingStream<[UInt8], Error>.makeStream()
+        let call = OutboundCall(
+            request: request(service: service, method: method, payload: payload, metadata: metadata, timeout: timeout),
+            flags: [.remoteClosed], responder: .stream(continuation))
+        channel.writeAndFlush(call, promise: nil)
+        return stream
+    }
+
+    /// A typed server-streaming call.
+    public func serverStream<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ service: String, _ method: String, _ request: Request, as: Response.Type = Response.self,
+        metadata: [(key: String, value: String)] = [], timeout: Duration? = nil
+    ) throws -> AsyncThrowingMapSequence<AsyncThrowingStream<[UInt8], Error>, Response> {
+        serverStream(service: service, method: method, payload: try request.serializedBytes(), metadata: metadata, timeout: timeout)
+            .map { try Response(serializedBytes: $0) }
+    }
+}

@@ -1,0 +1,137 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// Why the daemon cannot listen at a socket path.
+public struct SocketSetupError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Prepares a Unix-socket path for listening and sets its permissions.
+///
+/// - The socket's directory is created if missing, mode 0770 and owned by the
+///   socket group; an existing directory (such as a shared /tmp) is left as it is.
+/// - A socket file nobody is listening on (left by a crash) is replaced; a
+///   live one means another daemon is running, which is an error.
+public enum UnixSocketPath {
+    /// sun_path holds 108 bytes including the terminating NUL.
+    public static let maxPathBytes = 107
+
+    public static func prepare(_ path: String, group: gid_t?, logger: Logger) throws {
+        guard path.utf8.count <= maxPathBytes else {
+            throw SocketSetupError("socket path \(path) is \(path.utf8.count) bytes; Unix sockets allow at most \(maxPathBytes)")
+        }
+        let directory = parentDirectory(of: path)
+        var info = stat()
+        if stat(directory, &info) != 0 {
+            try createDirectory(directory, group: group)
+            logger.info("created socket directory", metadata: ["path": "\(directory)", "mode": "0770"])
+        } else if info.st_mode & S_IFMT != S_IFDIR {
+            throw SocketSetupError("\(directory) exists and is not a directory")
+        }
+
+        guard lstat(path, &info) == 0 else { return }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw SocketSetupError("\(path) exists and is not a socket; remove it or choose another --socket")
+        }
+        switch probe(path) {
+        case .listening:
+            throw SocketSetupError("another havend is already listening on \(path); stop it first, or start this one with another --socket")
+        case .stale:
+            guard unlink(path) == 0 else {
+                throw SocketSetupError("could not remove the stale socket \(path): \(errnoDescription())")
+            }
+            logger.notice("replaced a stale socket left by an earlier daemon", metadata: ["path": "\(path)"])
+        case .inaccessible(let reason):
+            throw SocketSetupError("could not check whether \(path) is in use: \(reason)")
+        }
+    }
+
+    /// After bind: socket mode 0660, group-owned, so members of the socket
+    /// group (and only they) can connect.
+    public static func applyPermissions(_ path: String, group: gid_t?) throws {
+        guard chmod(path, 0o660) == 0 else {
+            throw SocketSetupError("could not set mode 0660 on \(path): \(errnoDescription())")
+        }
+        if let group, chown(path, uid_t.max, group) != 0 {
+            throw SocketSetupError("could not give \(path) to group \(group): \(errnoDescription())")
+        }
+    }
+
+    /// Looks up a group by name, for the `socket_group` setting.
+    public static func groupID(named name: String) throws -> gid_t {
+        guard let entry = getgrnam(name) else {
+            throw SocketSetupError("socket group '\(name)' does not exist; create it (groupadd \(name)) or set another socket_group")
+        }
+        return entry.pointee.gr_gid
+    }
+
+    enum ProbeResult: Equatable {
+        case listening
+        case stale
+        case inaccessible(String)
+    }
+
+    static func probe(_ path: String) -> ProbeResult {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return .inaccessible(errnoDescription()) }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            let bytes = Array(path.utf8)
+            raw.copyBytes(from: bytes.prefix(raw.count - 1))
+        }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
+        }
+        if result == 0 { return .listening }
+        switch errno {
+        case ECONNREFUSED, ENOENT: return .stale
+        default: return .inaccessible(errnoDescription())
+        }
+    }
+
+    static func parentDirectory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let parent = String(path[..<slash])
+        return parent.isEmpty ? "/" : parent
+    }
+
+    private static func createDirectory(_ directory: String, group: gid_t?) throws {
+        let parent = parentDirectory(of: directory)
+        var info = stat()
+        if parent != directory, stat(parent, &info) != 0 {
+            // Intermediate directories get ordinary permissions; only the
+            // socket's own directory is restricted.
+            try createIntermediate(parent)
+        }
+        guard mkdir(directory, 0o770) == 0 || errno == EEXIST else {
+            throw SocketSetupError("could not create socket directory \(directory): \(errnoDescription())")
+        }
+        // mkdir applies the umask; set the mode explicitly.
+        guard chmod(directory, 0o770) == 0 else {
+            throw SocketSetupError("could not set mode 0770 on \(directory): \(errnoDescription())")
+        }
+        if let group, chown(directory, uid_t.max, group) != 0 {
+            throw SocketSetupError("could not give \(directory) to group \(group): \(errnoDescription())")
+        }
+    }
+
+    private static func createIntermediate(_ directory: String) throws {
+        let parent = parentDirectory(of: directory)
+        var info = stat()
+        if parent != directory, stat(parent, &info) != 0 { try createIntermediate(parent) }
+        guard mkdir(directory, 0o755) == 0 || errno == EEXIST else {
+            throw SocketSetupError("could not create directory \(directory): \(errnoDescription())")
+        }
+    }
+}
+
+func errnoDescription() -> String {
+    String(cString: strerror(errno))
+}

@@ -1,0 +1,122 @@
+import Foundation
+import GRDB
+import Logging
+
+/// The school's SQLite file, opened the way Haven needs it: WAL (readers never
+/// block the writer), `synchronous=FULL` (a commit that returned survives power
+/// loss), foreign keys on, and a format version that refuses files written by
+/// a newer Haven.
+public final class HavenDatabase: Sendable {
+    /// The storage format this build reads and writes (PRAGMA user_version).
+    /// Raise it when a change makes older builds unable to read the file.
+    public static let formatVersion = 1
+
+    public let pool: DatabasePool
+    public let path: String
+    public let writer: DurableWriter
+    private let logger: Logger
+
+    private init(pool: DatabasePool, path: String, logger: Logger) {
+        self.pool = pool
+        self.path = path
+        self.logger = logger
+        self.writer = DurableWriter(pool: pool, logger: logger)
+    }
+
+    /// Opens (creating if needed) the database at `path`, checks it, and
+    /// applies the migrations in `plan` that are not applied yet.
+    ///
+    /// - Parameter knownMigrations: every migration identifier this build
+    ///   knows, including those of plugins that are disabled. A database that
+    ///   has applied one outside this set was written by a newer Haven.
+    public static func open(
+        path: String, migrations plan: [MigrationSet], knownMigrations: Set<String>, logger: Logger
+    ) throws -> HavenDatabase {
+        var configuration = Configuration()
+        configuration.label = "haven"
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+        }
+        let pool: DatabasePool
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+        } catch {
+            throw StorageError("could not open the database \(path): \(error)")
+        }
+        let database = HavenDatabase(pool: pool, path: path, logger: logger)
+        do {
+            try database.checkIntegrity()
+            try database.checkVersion(knownMigrations: knownMigrations)
+            for set in plan { try database.migrate(set) }
+        } catch {
+            try? pool.close()
+            throw error
+        }
+        return database
+    }
+
+    /// `PRAGMA quick_check` at start-up: a damaged file is refused before use.
+    func checkIntegrity() throws {
+        let result = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+        guard result == ["ok"] else {
+            throw StorageError("the database \(path) failed its integrity check: \(result.prefix(5).joined(separator: "; ")). Restore it from a backup.")
+        }
+    }
+
+    private func checkVersion(knownMigrations: Set<String>) throws {
+        let version = try pool.read { db in try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0 }
+        if version > Self.formatVersion {
+            throw StorageError("the database \(path) was written by a newer Haven (storage format \(version); this havend reads up to \(Self.formatVersion)). Upgrade havend, or restore a backup made by this version.")
+        }
+        let applied = try pool.read { db -> Set<String> in
+            guard try db.tableExists("grdb_migrations") else { return [] }
+            return try Set(String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
+        }
+        let unknown = applied.subtracting(knownMigrations).sorted()
+        if !unknown.isEmpty {
+            throw StorageError("the database \(path) was written by a newer Haven: it has schema changes this havend does not know (\(unknown.joined(separator: ", "))). Upgrade havend.")
+        }
+    }
+
+    /// Applies the migrations of one owner that are not applied yet. Each
+    /// runs in its own transaction; a failing one leaves the file as it was.
+    public func migrate(_ set: MigrationSet) throws {
+        guard !set.migrations.isEmpty else { return }
+        var migrator = DatabaseMigrator()
+        for migration in set.migrations {
+            migrator.registerMigration("\(set.namespace)/\(migration.name)") { db in try migration.apply(db) }
+        }
+        let before = try pool.read { db in try migrator.appliedIdentifiers(db) }
+        do {
+            try migrator.migrate(pool)
+            try pool.write { db in try db.execute(sql: "PRAGMA user_version = \(Self.formatVersion)") }
+        } catch {
+            throw StorageError("schema migration of \(set.namespace) failed, and the database was left as it was: \(error)")
+        }
+        let after = try pool.read { db in try migrator.appliedIdentifiers(db) }
+        for id in after.subtracting(before).sorted() {
+            logger.info("applied migration", metadata: ["migration": "\(id)"])
+        }
+    }
+
+    /// The migration identifiers applied to this file.
+    public func appliedMigrations() throws -> [String] {
+        try pool.read { db in
+            guard try db.tableExists("grdb_migrations") else { return [] }
+            return try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations ORDER BY rowid")
+        }
+    }
+
+    /// A cheap liveness probe for Health.
+    public func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    /// Checkpoints the WAL and closes every connection.
+    public func close() throws {
+        try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        try pool.close()
+    }
+}
