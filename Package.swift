@@ -89,7 +89,7 @@ let package = Package(
         ]),
         .executableTarget(name: "haven", dependencies: ["HavenCLI", argumentParser]),
 
-        .target(name: "HavenTestSupport", dependencies: ["HavenRPCClient", "HavenProto"], path: "Tests/HavenTestSupport"),
+        .target(name: "HavenTestSupport", dependencies: ["HavenRPCClient", "HavenProto", "HavenWire"], path: "Tests/HavenTestSupport"),
 
         .testTarget(name: "HavenWireTests", dependencies: [
             "HavenWire", .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -100,11 +100,11 @@ let package = Package(
         ]),
         .testTarget(name: "HavenReflectionTests", dependencies: ["HavenReflection", "HavenJSON", "HavenProto"]),
         .testTarget(name: "HavenConfigTests", dependencies: ["HavenConfig"]),
-        .testTarget(name: "HavenStorageTests", dependencies: ["HavenStorage"]),
+        .testTarget(name: "HavenStorageTests", dependencies: ["HavenStorage", "HavenTestSupport", grdb]),
         .testTarget(name: "HavenDaemonTests", dependencies: [
-            "HavenDaemon", "HavenScreening", "HavenReferrals", "HavenReporting", "HavenTestSupport",
+            "HavenDaemon", "HavenScreening", "HavenReferrals", "HavenReporting", "HavenTestSupport", grdb, protobuf,
         ]),
-        .testTarget(name: "HavenLiveTests", dependencies: ["HavenTestSupport", "HavenRPCClient", "HavenProto"]),
+        .testTarget(name: "HavenLiveTests", dependencies: ["HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", protobuf]),
     ],
     swiftLanguageModes: [.v6]
 )

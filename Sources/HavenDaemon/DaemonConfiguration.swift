@@ -70,8 +70,11 @@ public struct DaemonConfiguration: Sendable {
         let configuredMode = daemon.string("mode", oneOf: DaemonMode.allCases.map(\.rawValue)).flatMap(DaemonMode.init)
         let mode = overrides.mode ?? configuredMode ?? .desktop
         let defaults = DefaultPaths.forMode(mode, environment: environment)
-        let socket = overrides.socketPath ?? daemon.string("socket") ?? defaults.socket
-        let dataDirectory = overrides.dataDirectory ?? daemon.string("data_dir") ?? defaults.dataDirectory
+        // Read every key even when a flag overrides it, so a typo is still reported.
+        let fileSocket = daemon.string("socket")
+        let fileDataDirectory = daemon.string("data_dir")
+        let socket = overrides.socketPath ?? fileSocket ?? defaults.socket
+        let dataDirectory = overrides.dataDirectory ?? fileDataDirectory ?? defaults.dataDirectory
         let socketGroup = daemon.string("socket_group")
         let levels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
         let logLevel = daemon.string("log_level", oneOf: levels).flatMap(Logger.Level.init(rawValue:)) ?? .info

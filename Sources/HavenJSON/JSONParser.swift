@@ -4,6 +4,12 @@ public struct JSONSyntaxError: Error, Sendable, Equatable, CustomStringConvertib
     public let column: Int
     public let message: String
     public var description: String { "line \(line), column \(column): \(message)" }
+
+    public init(line: Int, column: Int, message: String) {
+        self.line = line
+        self.column = column
+        self.message = message
+    }
 }
 
 /// A strict RFC 8259 parser producing `JSONValue`.

@@ -42,7 +42,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var readPending = false
     private var partialFrameTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
-    private var lastActivity = NIODeadline.now()
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var context: ChannelHandlerContext!
 
     init(dispatcher: any RPCDispatcher, limits: ServerLimits, peer: PeerCredentials?, connectionID: UInt64, logger: Logger) {
@@ -59,6 +59,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        lastActivity = context.eventLoop.now
         if context.channel.isActive { armIdleTimer() }
     }
 
@@ -81,7 +82,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         let bytes = unwrapInboundIn(data)
         do {
             try processor.process(buffer: bytes) { frame in
@@ -313,7 +314,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let promise = context.eventLoop.makePromise(of: Void.self)
         promise.futureResult.assumeIsolated().whenComplete { [self] _ in
             self.calls[id] = nil
-            self.lastActivity = .now()
+            self.lastActivity = self.context.eventLoop.now
             self.closeIfDrained()
         }
         write(frame, promise: promise)
@@ -396,7 +397,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         idleTimer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
             self.idleTimer = nil
             guard !self.closing else { return }
-            let idleFor = NIODeadline.now() - self.lastActivity
+            let idleFor = self.context.eventLoop.now - self.lastActivity
             let limit = self.limits.idleTimeout.timeAmount
             if !self.calls.isEmpty || self.processor.unprocessedBytes > 0 {
                 self.scheduleIdleCheck(in: limit)

@@ -7,6 +7,11 @@ public struct TranscodingError: Error, Sendable, Equatable, CustomStringConverti
     public var path: String
     public var message: String
     public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
 }
 
 /// Converts between proto3 JSON and protobuf binary using only descriptors,

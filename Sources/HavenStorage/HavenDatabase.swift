@@ -59,7 +59,12 @@ public final class HavenDatabase: Sendable {
 
     /// `PRAGMA quick_check` at start-up: a damaged file is refused before use.
     func checkIntegrity() throws {
-        let result = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+        let result: [String]
+        do {
+            result = try pool.read { db in try String.fetchAll(db, sql: "PRAGMA quick_check") }
+        } catch {
+            throw StorageError("the database \(path) is damaged (\(error)). Restore it from a backup.")
+        }
         guard result == ["ok"] else {
             throw StorageError("the database \(path) failed its integrity check: \(result.prefix(5).joined(separator: "; ")). Restore it from a backup.")
         }

@@ -1,0 +1,110 @@
+import HavenConfig
+import Testing
+
+@Suite struct ConfigSectionTests {
+    @Test func syntaxErrorsNameTheLine() {
+        #expect {
+            _ = try ConfigDocument(text: "[daemon]\nmode = \"server\"\nlog_level = \n", name: "havend.toml")
+        } throws: { error in
+            let issue = (error as! ConfigError).issues[0]
+            return issue.file == "havend.toml" && issue.line == 3
+        }
+    }
+
+    @Test func wrongTypesNameTheKeyAndLine() throws {
+        let doc = try ConfigDocument(text: """
+            [daemon]
+            mode = "desktop"
+            # comment
+
+            log_level = 5
+            """, name: "f.toml")
+        let root = doc.reader()
+        let daemon = root.section("daemon")
+        _ = daemon.string("mode")
+        #expect(daemon.string("log_level") == nil)
+        #expect(root.allIssues == [ConfigIssue(file: "f.toml", line: 5, key: "daemon.log_level", message: "expected a string, found integer")])
+    }
+
+    @Test func unknownKeysAreReportedWithTheirLinesAllAtOnce() throws {
+        let doc = try ConfigDocument(text: """
+            [daemon]
+            mode = "desktop"
+            moed = "server"
+
+            [plugins]
+            enabled = ["a"]
+            [plugins.a]
+            ruels = "x.toml"
+
+            [extra]
+            """, name: "f.toml")
+        let root = doc.reader()
+        let daemon = root.section("daemon")
+        _ = daemon.string("mode")
+        daemon.rejectUnknownKeys()
+        let plugins = root.section("plugins")
+        _ = plugins.stringArray("enabled")
+        let a = plugins.section("a")
+        _ = a.string("rules")
+        a.rejectUnknownKeys()
+        plugins.rejectUnknownKeys()
+        root.rejectUnknownKeys()
+        #expect {
+            try root.throwIfIssues()
+        } throws: { error in
+            let issues = (error as! ConfigError).issues
+            return issues.map(\.key) == ["daemon.moed", "plugins.a.ruels", "extra"]
+                && issues.map(\.line) == [3, 8, 10]
+                && issues.allSatisfy { $0.message.hasPrefix("unknown key") }
+        }
+    }
+
+    @Test func enumeratedStringsAndRanges() throws {
+        let doc = try ConfigDocument(text: "mode = \"laptop\"\nn = 0\nlist = [\"a\", 2]", name: "f")
+        let root = doc.reader()
+        #expect(root.string("mode", oneOf: ["desktop", "server"]) == nil)
+        #expect(root.integer("n", range: 1...10) == nil)
+        #expect(root.stringArray("list") == nil)
+        let messages = root.allIssues.map(\.message)
+        #expect(messages == [
+            "expected one of \"desktop\", \"server\", found \"laptop\"",
+            "expected an integer from 1 to 10, found 0",
+            "expected an array of strings, but item 2 is a integer",
+        ])
+        #expect(root.allIssues.map(\.line) == [1, 2, 3])
+    }
+
+    @Test func arraysOfTablesAreIndexedForLines() throws {
+        let doc = try ConfigDocument(text: """
+            [[rule]]
+            name = "one"
+
+            [[rule]]
+            name = "two"
+            priority = 1
+            """, name: "rules.toml")
+        let rules = doc.reader().sections("rule")
+        #expect(rules.count == 2)
+        #expect(rules[1].string("priority") == nil)
+        #expect(rules[1].allIssues.first?.line == 6)
+        #expect(rules[1].allIssues.first?.key == "rule.1.priority")
+    }
+
+    @Test func keyIndexFollowsDottedAndQuotedKeysAndSkipsMultilineStrings() {
+        let index = KeyLineIndex(text: """
+            a.b = 1
+            "quoted.key" = 2
+            text = \"\"\"
+            fake = 3
+            \"\"\"
+            [t]
+            inner = 4
+            """)
+        #expect(index.line(of: ["a", "b"]) == 1)
+        #expect(index.line(of: ["quoted.key"]) == 2)
+        #expect(index.line(of: ["fake"]) == nil)
+        #expect(index.line(of: ["t", "inner"]) == 7)
+        #expect(index.line(of: ["t", "missing"]) == 6)
+    }
+}

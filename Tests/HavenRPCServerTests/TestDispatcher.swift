@@ -1,0 +1,55 @@
+import HavenRPCServer
+import HavenWire
+
+struct UnexpectedFailure: Error {}
+
+/// A small service for exercising the transport.
+struct TestDispatcher: RPCDispatcher {
+    func route(service: String, method: String) -> RoutedMethod {
+        guard service == "test.Echo" else { return .reject(.unimplemented("unknown service \(service)")) }
+        switch method {
+        case "Echo":
+            return .unary { call in call.payload }
+        case "Slow":
+            return .unary { call in
+                try await Task.sleep(for: .milliseconds(400))
+                return call.payload
+            }
+        case "Hang":
+            return .unary { _ in
+                try await Task.sleep(for: .seconds(3600))
+                return []
+            }
+        case "Fail":
+            return .unary { _ in throw RPCError.notFound("no such thing") }
+        case "Crash":
+            return .unary { _ in throw UnexpectedFailure() }
+        case "Count":
+            return .serverStreaming { call, writer in
+                let n = Int(call.payload.first ?? 3)
+                for i in 0..<n { try await writer.send([UInt8(i)]) }
+            }
+        case "CountThenFail":
+            return .serverStreaming { _, writer in
+                try await writer.send([1])
+                throw RPCError.failedPrecondition("stopped")
+            }
+        case "Forever":
+            return .serverStreaming { _, writer in
+                var i: UInt8 = 0
+                while true {
+                    try await writer.send([i])
+                    i &+= 1
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+            }
+        case "Peer":
+            return .unary { call in
+                guard let peer = call.peer else { return [] }
+                return Array("\(peer.uid)".utf8)
+            }
+        default:
+            return .reject(.unimplemented("test.Echo has no method \(method)"))
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+import GRDB
+import HavenStorage
+import HavenTestSupport
+import Logging
+import Testing
+
+@Suite struct HavenDatabaseTests {
+    let logger = Logger(label: "test")
+
+    func core(_ extra: [Migration] = []) -> MigrationSet {
+        MigrationSet(namespace: "core", migrations: [
+            Migration("0001-things") { db in try db.execute(sql: "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)") },
+        ] + extra)
+    }
+
+    @Test func opensWithWALAndFullSynchronous() throws {
+        let dir = TemporaryDirectory()
+        let db = try HavenDatabase.open(path: dir.file("h.sqlite"), migrations: [core()], knownMigrations: Set(core().identifiers), logger: logger)
+        let (mode, sync, fk) = try db.pool.read { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode")!, try Int.fetchOne(db, sql: "PRAGMA synchronous")!, try Int.fetchOne(db, sql: "PRAGMA foreign_keys")!)
+        }
+        #expect(mode == "wal")
+        #expect(sync == 2)  // FULL
+        #expect(fk == 1)
+        #expect(try db.appliedMigrations() == ["core/0001-things"])
+        try db.close()
+    }
+
+    @Test func pluginMigrationsAreNamespaced() throws {
+        let dir = TemporaryDirectory()
+        let db = try HavenDatabase.open(path: dir.file("h.sqlite"), migrations: [core()], knownMigrations: [], logger: logger)
+        try db.migrate(MigrationSet(namespace: "screening", migrations: [
+            Migration("0001-things") { db in try db.execute(sql: "CREATE TABLE screening_things (id INTEGER)") },
+        ]))
+        #expect(try db.appliedMigrations() == ["core/0001-things", "screening/0001-things"])
+        try db.close()
+    }
+
+    @Test func aFailedMigrationLeavesTheFileAsItWas() throws {
+        let dir = TemporaryDirectory()
+        let db = try HavenDatabase.open(path: dir.file("h.sqlite"), migrations: [core()], knownMigrations: [], logger: logger)
+        #expect(throws: StorageError.self) {
+            try db.migrate(MigrationSet(namespace: "bad", migrations: [
+                Migration("0001") { db in
+                    try db.execute(sql: "CREATE TABLE bad_half (id INTEGER)")
+                    try db.execute(sql: "THIS IS NOT SQL")
+                },
+            ]))
+        }
+        #expect(try db.pool.read { try $0.tableExists("bad_half") } == false)
+        #expect(try db.appliedMigrations() == ["core/0001-things"])
+        try db.close()
+    }
+
+    @Test func refusesAFileFromANewerFormat() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("h.sqlite")
+        try DatabaseQueue(path: path).write { try $0.execute(sql: "PRAGMA user_version = 99") }
+        #expect {
+            _ = try HavenDatabase.open(path: path, migrations: [core()], knownMigrations: [], logger: logger)
+        } throws: { "\($0)".contains("written by a newer Haven (storage format 99") }
+    }
+
+    @Test func refusesAFileWithMigrationsThisBuildDoesNotKnow() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("h.sqlite")
+        let later = core([Migration("0002-later") { db in try db.execute(sql: "CREATE TABLE later (id INTEGER)") }])
+        try HavenDatabase.open(path: path, migrations: [later], knownMigrations: Set(later.identifiers), logger: logger).close()
+        #expect {
+            _ = try HavenDatabase.open(path: path, migrations: [core()], knownMigrations: Set(core().identifiers), logger: logger)
+        } throws: { "\($0)".contains("core/0002-later") }
+    }
+
+    @Test func refusesADamagedFile() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("h.sqlite")
+        let db = try HavenDatabase.open(path: path, migrations: [core()], knownMigrations: Set(core().identifiers), logger: logger)
+        try db.pool.write { db in
+            for i in 0..<2000 { try db.execute(sql: "INSERT INTO things (name) VALUES (?)", arguments: ["thing \(i) " + String(repeating: "x", count: 50)]) }
+        }
+        try db.close()
+        // Overwrite the middle of the file (index and table pages) with noise.
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
+        try handle.seek(toOffset: 8192)
+        handle.write(Data(repeating: 0x5A, count: 16384))
+        try handle.close()
+        #expect(throws: StorageError.self) {
+            _ = try HavenDatabase.open(path: path, migrations: [core()], knownMigrations: Set(core().identifiers), logger: logger)
+        }
+    }
+}
+
+@Suite struct DurableWriterTests {
+    let logger = Logger(label: "test")
+
+    func open(_ dir: TemporaryDirectory) throws -> HavenDatabase {
+        let set = MigrationSet(namespace: "core", migrations: [
+            Migration("0001") { db in try db.execute(sql: "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)") },
+        ])
+        return try HavenDatabase.open(path: dir.file("h.sqlite"), migrations: [set], knownMigrations: Set(set.identifiers), logger: logger)
+    }
+
+    @Test func concurrentWritesAreAllCommitted() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        try await withThrowingTaskGroup(of: Int64.self) { group in
+            for i in 0..<300 {
+                group.addTask {
+                    try await db.writer.write { db in
+                        try db.execute(sql: "INSERT INTO things (name) VALUES (?)", arguments: ["n\(i)"])
+                        return db.lastInsertedRowID
+                    }
+                }
+            }
+            var ids = Set<Int64>()
+            for try await id in group { ids.insert(id) }
+            #expect(ids.count == 300)
+        }
+        try db.close()
+        // Reopened from disk, everything acknowledged is there.
+        let reopened = try open(dir)
+        #expect(try await reopened.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == 300)
+        try reopened.close()
+    }
+
+    @Test func aFailingWriteRollsBackAloneAndOthersInItsBatchCommit() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('taken')") }
+        let results = await withTaskGroup(of: Bool.self) { group in
+            for i in 0..<50 {
+                group.addTask {
+                    do {
+                        try await db.writer.write { db in
+                            // Every tenth write inserts a row, then violates UNIQUE.
+                            try db.execute(sql: "INSERT INTO things (name) VALUES (?)", arguments: ["w\(i)"])
+                            if i % 10 == 0 { try db.execute(sql: "INSERT INTO things (name) VALUES ('taken')") }
+                        }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            }
+            var outcomes: [Bool] = []
+            for await ok in group { outcomes.append(ok) }
+            return outcomes
+        }
+        #expect(results.filter { !$0 }.count == 5)
+        let names = try await db.pool.read { try String.fetchSet($0, sql: "SELECT name FROM things") }
+        #expect(names.count == 46)
+        #expect(!names.contains("w0") && !names.contains("w10"))
+        #expect(names.contains("w1"))
+        try db.close()
+    }
+}
