@@ -55,32 +55,29 @@ def read_frame(sock):
     return stream_id, msg_type, flags, read_exact(sock, length)
 
 
+def read_varint(data, i):
+    value, shift = 0, 0
+    while True:
+        b = data[i]
+        i += 1
+        value |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return value, i
+
+
 def parse_fields(data):
     """A minimal protobuf wire parser: field number -> list of raw values."""
     fields, i = {}, 0
     while i < len(data):
-        key, shift = 0, 0
-        while True:
-            b = data[i]; i += 1
-            key |= (b & 0x7F) << shift; shift += 7
-            if not b & 0x80:
-                break
+        key, i = read_varint(data, i)
         number, wire = key >> 3, key & 7
         if wire == 0:
-            value, shift = 0, 0
-            while True:
-                b = data[i]; i += 1
-                value |= (b & 0x7F) << shift; shift += 7
-                if not b & 0x80:
-                    break
+            value, i = read_varint(data, i)
         elif wire == 2:
-            length, shift = 0, 0
-            while True:
-                b = data[i]; i += 1
-                length |= (b & 0x7F) << shift; shift += 7
-                if not b & 0x80:
-                    break
-            value = data[i:i + length]; i += length
+            length, i = read_varint(data, i)
+            value = data[i:i + length]
+            i += length
         else:
             raise ValueError("unexpected wire type %d" % wire)
         fields.setdefault(number, []).append(value)
