@@ -63,12 +63,19 @@ let package = Package(
 
         // What a plugin implements and what the host gives it.
         .target(name: "HavenPluginAPI", dependencies: [
-            "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", protobuf, logging,
+            "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", protobuf, logging, grdb,
+        ]),
+
+        // The domain: roster, staff and access, concerns, timeline, the
+        // hash-chained audit log and the event outbox.
+        .target(name: "HavenCore", dependencies: [
+            "HavenPluginAPI", "HavenStorage", "HavenConfig", "HavenProto", "HavenWire", grdb, logging, protobuf,
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
         // The daemon assembled: config, storage, plugin host, core services, lifecycle.
         .target(name: "HavenDaemon", dependencies: [
-            "HavenPluginAPI", "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", "HavenPaths", grdb, logging,
+            "HavenPluginAPI", "HavenCore", "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", "HavenPaths", grdb, logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ] + nio),
 

@@ -102,6 +102,23 @@ public struct ConfigSection {
         return strings
     }
 
+    public func integerArray(_ key: String) -> [Int]? {
+        guard let raw = value(key) else { return nil }
+        guard case .array(let items) = raw else {
+            report(key, "expected an array of integers, found \(raw.typeName)")
+            return nil
+        }
+        var result: [Int] = []
+        for (i, item) in items.enumerated() {
+            guard case .integer(let n) = item else {
+                report(key, "expected an array of integers, but item \(i + 1) is a \(item.typeName)")
+                return nil
+            }
+            result.append(n)
+        }
+        return result
+    }
+
     /// A sub-table. A missing one reads as an empty section.
     public func section(_ key: String) -> ConfigSection {
         guard let raw = value(key) else { return empty(at: path + [key]) }

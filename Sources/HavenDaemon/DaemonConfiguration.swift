@@ -1,5 +1,6 @@
 import Foundation
 import HavenConfig
+import HavenCore
 import HavenPaths
 import HavenPluginAPI
 import HavenRPCServer
@@ -34,6 +35,10 @@ public struct DaemonConfiguration: Sendable {
     public var requiredPlugins: [String]
     /// What each compiled-in plugin's `readSettings` returned, by plugin id.
     public var pluginSettings: [String: any Sendable]
+    /// The core's `[access]` and `[concerns]` settings.
+    public var core: CoreSettings
+    /// Seed synthetic demo data into an empty database at start-up.
+    public var seedDemoData = false
     /// Where the settings came from: a path, or the embedded default.
     public var source: String
     /// Relative paths in settings are resolved against this directory.
@@ -112,7 +117,9 @@ public struct DaemonConfiguration: Sendable {
         }
         pluginsSection.rejectUnknownKeys(hint: "[plugins] holds enabled, required and one table per compiled-in plugin (\(knownList))")
 
-        root.rejectUnknownKeys(hint: "the top-level tables are [daemon], [limits] and [plugins]")
+        let core = CoreSettings.read(access: root.section("access"), concerns: root.section("concerns"))
+
+        root.rejectUnknownKeys(hint: "the top-level tables are [daemon], [limits], [access], [concerns] and [plugins]")
         try root.throwIfIssues()
 
         let directory = document.name == EmbeddedDefaultConfig.name
@@ -121,6 +128,6 @@ public struct DaemonConfiguration: Sendable {
         return DaemonConfiguration(
             mode: mode, socketPath: socket, dataDirectory: dataDirectory, socketGroup: socketGroup, logLevel: logLevel,
             limits: limits, enabledPlugins: enabled, requiredPlugins: required, pluginSettings: settings,
-            source: document.name, configDirectory: directory.isEmpty ? "." : directory)
+            core: core, source: document.name, configDirectory: directory.isEmpty ? "." : directory)
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import HavenCore
 import HavenPaths
 import HavenPluginAPI
 import HavenProto
@@ -26,17 +27,14 @@ public struct DaemonRuntime: Sendable {
     public let configuration: DaemonConfiguration
     public let plugins: [any HavenPlugin]
     public let logger: Logger
-    /// Resolves callers; the core's staff-aware resolver replaces the default.
-    public let makeResolver: @Sendable (HavenDatabase) -> any CallerResolver
+    /// The daemon's time; tests use a manual clock to make deadlines pass.
+    public let clock: any HavenClock
 
-    public init(
-        configuration: DaemonConfiguration, plugins: [any HavenPlugin], logger: Logger,
-        makeResolver: @escaping @Sendable (HavenDatabase) -> any CallerResolver = { _ in PeerOnlyResolver() }
-    ) {
+    public init(configuration: DaemonConfiguration, plugins: [any HavenPlugin], logger: Logger, clock: any HavenClock = SystemClock()) {
         self.configuration = configuration
         self.plugins = plugins
         self.logger = logger
-        self.makeResolver = makeResolver
+        self.clock = clock
     }
 
     public func start() async throws -> RunningDaemon {
@@ -51,45 +49,58 @@ public struct DaemonRuntime: Sendable {
         let database = try HavenDatabase.open(
             path: config.databasePath, migrations: [CoreSchema.migrations],
             knownMigrations: Set(CoreSchema.migrations.identifiers).union(host.knownMigrations), logger: logger)
-        let nodeID: String
+        let core: CoreModule
         do {
-            nodeID = try CoreSchema.nodeID(database)
+            core = try CoreModule(database: database, settings: config.core, clock: clock, daemonUID: getuid(), logger: logger)
         } catch {
             try? database.close()
             throw error
         }
 
-        // 2. Plugins.
+        // 2. Plugins, then event delivery to them.
+        let dispatcher: OutboxDispatcher
         do {
             try await host.start(database: database) { plugin in
                 var pluginLogger = logger
                 pluginLogger[metadataKey: "plugin"] = "\(plugin.manifest.id)"
                 return PluginContext(
                     logger: pluginLogger, database: database, settings: config.pluginSettings[plugin.manifest.id] ?? (),
-                    configDirectory: config.configDirectory, nodeID: nodeID)
+                    configDirectory: config.configDirectory, core: core)
+            }
+            core.timelineContributors.set(host.timelineContributors.map { ($0.pluginID, $0.contributor) })
+            dispatcher = OutboxDispatcher(
+                database: database, signal: core.signal,
+                subscribers: host.eventSubscriptions.map { .init(key: "\($0.pluginID)/\($0.subscription.name)", subscription: $0.subscription) },
+                logger: logger)
+            try await dispatcher.initializeCursors()
+            if config.seedDemoData {
+                try await DemoSeeder(core: core, logger: logger).seedIfEmpty()
             }
         } catch {
             await host.stop()
             try? database.close()
             throw error
         }
+        let delivery = Task { await dispatcher.run() }
+        let nodeID = core.nodeID
 
         // 3. The listener.
         let catalog = DescribeCatalog()
         let daemonService = DaemonService(
             version: Self.version, mode: config.mode, nodeID: nodeID, startedAt: Date(), database: database,
             plugins: host, describe: { catalog.response })
-        let services = [("core", daemonService.definition)] + host.runningServices
+        let services = [("core", daemonService.definition)] + core.services.map { ("core", $0) } + host.runningServices
         do {
             try catalog.build(services: services, descriptorSets: [HavenProtoDescriptors.fileDescriptorSetBase64]
                 + host.snapshot.filter { $0.activation != nil }.compactMap(\.manifest.descriptorSetBase64))
         } catch {
+            delivery.cancel()
             await host.stop()
             try? database.close()
             throw StartupError("the embedded protocol descriptors are unreadable: \(error)")
         }
         let router = ServiceRouter(
-            services: services, unavailable: host.unavailableServices, resolver: makeResolver(database), logger: logger)
+            services: services, unavailable: host.unavailableServices, resolver: core.resolver, logger: logger)
         let server = RPCServer(
             dispatcher: router, limits: config.limits, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         do {
@@ -97,12 +108,15 @@ public struct DaemonRuntime: Sendable {
             try UnixSocketPath.prepare(config.socketPath, group: group, logger: logger)
             try await server.start(socketPath: config.socketPath, socketGroup: group)
         } catch {
+            delivery.cancel()
             await host.stop()
             try? database.close()
             throw error
         }
         logger.notice("havend is ready", metadata: ["socket": "\(config.socketPath)", "node": "\(nodeID)"])
-        return RunningDaemon(server: server, host: host, database: database, socketPath: config.socketPath, nodeID: nodeID, logger: logger)
+        return RunningDaemon(
+            server: server, host: host, core: core, database: database, delivery: delivery, socketPath: config.socketPath,
+            nodeID: nodeID, logger: logger)
     }
 
     private func createDataDirectory(_ path: String) throws {
@@ -119,7 +133,9 @@ public struct DaemonRuntime: Sendable {
 public struct RunningDaemon: Sendable {
     public let server: RPCServer
     public let host: PluginHost
+    public let core: CoreModule
     public let database: HavenDatabase
+    let delivery: Task<Void, Never>
     public let socketPath: String
     public let nodeID: String
     let logger: Logger
@@ -129,6 +145,8 @@ public struct RunningDaemon: Sendable {
     public func stop() async {
         logger.notice("havend is shutting down")
         await server.shutdownGracefully()
+        delivery.cancel()
+        await delivery.value
         await host.stop()
         do {
             try database.close()

@@ -58,7 +58,7 @@ final class ServiceRouter: RPCDispatcher {
         let caller = try await resolver.resolve(call)
         guard definition.access.allows(caller) else {
             let reason = caller.staffID == nil
-                ? "\(call.fullMethod) needs a staff account, and this caller (\(caller.peer.map { "uid \($0.uid)" } ?? "no identity")) is not linked to one; an administrator can link it with `haven staff link`"
+                ? "\(call.fullMethod) needs a staff account: \(caller.accountNote ?? "this caller is not linked to one")"
                 : "\(call.fullMethod) is open to \(definition.access.summary); your roles are \(caller.roles.sorted().map(\.rawValue).joined(separator: ", "))"
             await resolver.recordDenial(call, caller: caller, reason: reason)
             throw RPCError.permissionDenied(reason)

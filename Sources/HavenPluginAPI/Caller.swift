@@ -30,13 +30,19 @@ public struct Caller: Sendable, Equatable {
     public var staffID: String?
     public var displayName: String?
     public var roles: Set<Role>
+    /// Why the caller has no staff identity (not linked, deactivated), for messages.
+    public var accountNote: String?
 
-    public init(peer: PeerCredentials?, authMethod: AuthMethod, staffID: String? = nil, displayName: String? = nil, roles: Set<Role> = []) {
+    public init(
+        peer: PeerCredentials?, authMethod: AuthMethod, staffID: String? = nil, displayName: String? = nil,
+        roles: Set<Role> = [], accountNote: String? = nil
+    ) {
         self.peer = peer
         self.authMethod = authMethod
         self.staffID = staffID
         self.displayName = displayName
         self.roles = roles
+        self.accountNote = accountNote
     }
 
     public func has(_ role: Role) -> Bool { roles.contains(role) }

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// A domain event as stored in the outbox: written in the same transaction as
 /// the change it describes, numbered by a sequence that only grows. Events
@@ -51,6 +52,23 @@ public struct EventSubscription: Sendable {
     }
 }
 
+/// An event to publish, before the outbox gives it a sequence number.
+public struct NewEvent: Sendable {
+    public var type: String
+    public var studentID: String?
+    public var schoolID: String?
+    public var subjectID: String?
+    public var attributes: [String: String]
+
+    public init(type: String, studentID: String? = nil, schoolID: String? = nil, subjectID: String? = nil, attributes: [String: String] = [:]) {
+        self.type = type
+        self.studentID = studentID
+        self.schoolID = schoolID
+        self.subjectID = subjectID
+        self.attributes = attributes
+    }
+}
+
 /// One item on a student's timeline.
 public struct TimelineEntry: Sendable, Equatable {
     public var id: String
@@ -74,8 +92,8 @@ public struct TimelineEntry: Sendable, Equatable {
     }
 }
 
-/// A plugin's contribution to the student timeline. It returns only entries
-/// the caller may see.
+/// A plugin's contribution to the student timeline. It runs inside the
+/// timeline's read transaction and returns only what `access` allows.
 public protocol TimelineContributor: Sendable {
-    func timelineEntries(studentID: String, context: CallContext) async throws -> [TimelineEntry]
+    func timelineEntries(studentID: String, access: AccessDecision, caller: Caller, db: Database) throws -> [TimelineEntry]
 }

@@ -38,18 +38,26 @@ struct Havend: AsyncParsableCommand {
     @Flag(help: "Check the config and exit.")
     var checkConfig = false
 
+    @Flag(help: "Seed synthetic demo data (made-up students and staff) into an empty database; the data goes in a separate demo directory unless --data-dir is given, and your uid is linked to the demo counselor Alex Rivera.")
+    var demo = false
+
     func run() async throws {
         // Files the daemon creates (database, WAL) are private to its user;
         // the socket's own mode is set explicitly.
         umask(0o077)
 
         let overrides = CommandLineOverrides(mode: mode, socketPath: socket, dataDirectory: dataDir, configFile: config)
-        let configuration: DaemonConfiguration
+        var configuration: DaemonConfiguration
         do {
             configuration = try DaemonConfiguration.load(overrides: overrides, plugins: compiledInPlugins)
         } catch {
             printError("havend: the configuration has errors; nothing was started:\n\(error)")
             throw ExitCode(78)  // EX_CONFIG
+        }
+        if demo {
+            configuration.seedDemoData = true
+            // Keep demo records apart from real ones.
+            if dataDir == nil { configuration.dataDirectory += "-demo" }
         }
         if checkConfig {
             print("configuration OK (\(configuration.source))")

@@ -81,6 +81,6 @@ import Testing
     @Test func unknownTopLevelTable() {
         let found = issues("[deamon]\nmode = \"desktop\"")
         #expect(found.map(\.key) == ["deamon"])
-        #expect(found.first?.message.contains("[daemon], [limits] and [plugins]") == true)
+        #expect(found.first?.message.contains("[daemon], [limits], [access], [concerns] and [plugins]") == true)
     }
 }

@@ -1,0 +1,25 @@
+/// The fixed vocabulary of concerns: severities, statuses and how a status may change.
+enum ConcernRules {
+    static let severities = ["low", "moderate", "high", "imminent"]
+    static let statuses = ["open", "triaged", "monitoring", "closed"]
+    static let amendableFields = ["category", "severity", "narrative", "location", "observed_at"]
+    static let maxNarrative = 20_000
+
+    /// Status moves forward (open → triaged → monitoring → closed); steps may
+    /// be skipped; closing is its own call because it needs a disposition.
+    static func transitionProblem(from: String, to: String) -> String? {
+        guard let a = statuses.firstIndex(of: from), let b = statuses.firstIndex(of: to) else {
+            return "\"\(to)\" is not a status; statuses are \(statuses.joined(separator: ", "))"
+        }
+        if from == "closed" { return "the concern is closed; record a new concern if something new has happened" }
+        if to == "closed" { return "closing needs a disposition and a reason: use Close (haven concern close)" }
+        if b == a { return "the concern is already \(to)" }
+        if b < a { return "a concern moves forward (open → triaged → monitoring → closed); it is \(from) and cannot go back to \(to)" }
+        return nil
+    }
+
+    static let imminentGuidance = """
+        IMMINENT RISK: if the student may be in danger now, stay with them (or make sure an adult does) \
+        and call the designated lead or the on-duty counselor now. Do not wait for Haven to route this.
+        """
+}

@@ -1,0 +1,207 @@
+import Foundation
+import GRDB
+import HavenPluginAPI
+import HavenProto
+import HavenStorage
+
+/// SQL for concerns: the record as first written, its entries (notes,
+/// amendments, status changes) and the derived current state.
+enum ConcernStore {
+    struct NewConcern {
+        var id: String
+        var incidentID: String
+        var student: StudentRecord
+        var reporterID: String
+        var category: String
+        var severity: String
+        var narrative: String
+        var observedAt: Int64
+        var location: String
+        var toldLead: String
+        var createdAt: Int64
+        var node: String
+    }
+
+    static func insert(_ db: Database, _ c: NewConcern) throws {
+        try db.execute(sql: """
+            INSERT INTO concerns (id, incident_id, student_id, school_id, reporter_id, category, severity, narrative,
+                                  observed_at, location, told_lead_in_person, created_at, origin_node)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [c.id, c.incidentID, c.student.id, c.student.schoolID, c.reporterID, c.category, c.severity,
+                             c.narrative, c.observedAt, c.location, c.toldLead, c.createdAt, c.node])
+        try db.execute(sql: """
+            INSERT INTO concern_current (concern_id, category, severity, status, disposition, updated_at)
+            VALUES (?, ?, ?, 'open', '', ?)
+            """, arguments: [c.id, c.category, c.severity, c.createdAt])
+    }
+
+    struct Entry {
+        var kind: String
+        var authorID: String
+        var body = ""
+        var field = ""
+        var oldValue = ""
+        var newValue = ""
+        var status = ""
+        var disposition = ""
+    }
+
+    static func addEntry(_ db: Database, concernID: String, _ e: Entry, at: Int64, node: String) throws -> String {
+        let id = RecordID.make(at: StoredTime.date(at))
+        try db.execute(sql: """
+            INSERT INTO concern_entries (id, concern_id, kind, author_id, created_at, body, field, old_value, new_value, status, disposition, origin_node)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [id, concernID, e.kind, e.authorID, at, e.body, e.field, e.oldValue, e.newValue, e.status, e.disposition, node])
+        // Keep the derived current state in step.
+        switch (e.kind, e.field) {
+        case ("amendment", "category"):
+            try db.execute(sql: "UPDATE concern_current SET category = ?, updated_at = ? WHERE concern_id = ?", arguments: [e.newValue, at, concernID])
+        case ("amendment", "severity"):
+            try db.execute(sql: "UPDATE concern_current SET severity = ?, updated_at = ? WHERE concern_id = ?", arguments: [e.newValue, at, concernID])
+        case ("status", _):
+            try db.execute(sql: "UPDATE concern_current SET status = ?, disposition = ?, updated_at = ? WHERE concern_id = ?",
+                           arguments: [e.status, e.disposition, at, concernID])
+        default:
+            try db.execute(sql: "UPDATE concern_current SET updated_at = ? WHERE concern_id = ?", arguments: [at, concernID])
+        }
+        return id
+    }
+
+    static let selectColumns = """
+        c.*, cur.category AS cur_category, cur.severity AS cur_severity, cur.status AS cur_status, cur.disposition AS cur_disposition,
+        st.given_name, st.family_name, st.preferred_name, rep.display_name AS reporter_name
+        """
+    static let joins = """
+        FROM concerns c JOIN concern_current cur ON cur.concern_id = c.id
+        JOIN students st ON st.id = c.student_id LEFT JOIN staff rep ON rep.id = c.reporter_id
+        """
+
+    static func row(_ db: Database, id: String) throws -> Row? {
+        try Row.fetchOne(db, sql: "SELECT \(selectColumns) \(joins) WHERE c.id = ?", arguments: [id])
+    }
+
+    /// The concern with its current values; with history when asked.
+    static func message(_ db: Database, _ row: Row, history: Bool) throws -> Haven_V1_Concern {
+        let id: String = row["id"]
+        var concern = Haven_V1_Concern.with {
+            $0.id = id
+            $0.incidentID = row["incident_id"]
+            $0.studentID = row["student_id"]
+            $0.studentName = "\((row["preferred_name"] as String?) ?? row["given_name"]) \(row["family_name"] as String)"
+            $0.schoolID = row["school_id"]
+            $0.reporterID = row["reporter_id"]
+            $0.reporterName = row["reporter_name"] ?? ""
+            $0.category = row["cur_category"]
+            $0.severity = row["cur_severity"]
+            $0.narrative = row["narrative"]
+            $0.observedAt = .init(ms: row["observed_at"])
+            $0.location = row["location"]
+            $0.toldLeadInPerson = row["told_lead_in_person"]
+            $0.status = row["cur_status"]
+            $0.disposition = row["cur_disposition"]
+            $0.createdAt = .init(ms: row["created_at"])
+            $0.originNode = row["origin_node"]
+            $0.originalCategory = row["category"]
+            $0.originalSeverity = row["severity"]
+            $0.originalNarrative = row["narrative"]
+        }
+        let entries = try Row.fetchAll(db, sql: """
+            SELECT e.*, s.display_name AS author_name FROM concern_entries e LEFT JOIN staff s ON s.id = e.author_id
+            WHERE e.concern_id = ? ORDER BY e.created_at, e.id
+            """, arguments: [id])
+        // Narrative, location and time are amended by replaying entries;
+        // category, severity and status come from concern_current.
+        for entry in entries where (entry["kind"] as String) == "amendment" {
+            let value: String = entry["new_value"]
+            switch entry["field"] as String {
+            case "narrative": concern.narrative = value
+            case "location": concern.location = value
+            case "observed_at": if let ms = Int64(value) { concern.observedAt = .init(ms: ms) }
+            default: break
+            }
+        }
+        if history {
+            concern.history = entries.map { entry in
+                Haven_V1_ConcernNote.with {
+                    $0.id = entry["id"]
+                    $0.kind = entry["kind"]
+                    $0.authorID = entry["author_id"]
+                    $0.authorName = entry["author_name"] ?? ""
+                    $0.createdAt = .init(ms: entry["created_at"])
+                    $0.body = entry["body"]
+                    $0.field = entry["field"]
+                    $0.oldValue = entry["old_value"]
+                    $0.newValue = entry["new_value"]
+                    $0.status = entry["status"]
+                    $0.disposition = entry["disposition"]
+                    $0.originNode = entry["origin_node"]
+                }
+            }
+        }
+        return concern
+    }
+
+    /// What a caller may list: concerns they reported, plus the students whose
+    /// whole case they see.
+    struct Visibility {
+        var reporterID: String
+        var district = false
+        var schoolIDs: [String] = []
+        var caseload = false
+        var studentIDs: Set<String> = []
+    }
+
+    struct Filter {
+        var studentID: String?
+        var schoolID: String?
+        var category: String?
+        var severity: String?
+        var status: String?
+        var reporterID: String?
+        var from: Int64?
+        var to: Int64?
+        var limit: Int
+        var after: (createdAt: Int64, id: String)?
+    }
+
+    static func list(_ db: Database, _ filter: Filter, visibility: Visibility) throws -> [Row] {
+        var clauses: [String] = []
+        var arguments: StatementArguments = []
+        var visible = ["c.reporter_id = ?"]
+        arguments += [visibility.reporterID]
+        if visibility.district { visible.append("1") }
+        if !visibility.schoolIDs.isEmpty {
+            visible.append("c.school_id IN (\(databaseQuestionMarks(count: visibility.schoolIDs.count)))")
+            arguments += StatementArguments(visibility.schoolIDs)
+        }
+        if visibility.caseload {
+            visible.append("c.student_id IN (SELECT student_id FROM caseload WHERE staff_id = ?)")
+            arguments += [visibility.reporterID]
+        }
+        if !visibility.studentIDs.isEmpty {
+            visible.append("c.student_id IN (\(databaseQuestionMarks(count: visibility.studentIDs.count)))")
+            arguments += StatementArguments(Array(visibility.studentIDs))
+        }
+        clauses.append("(" + visible.joined(separator: " OR ") + ")")
+        func add(_ clause: String, _ value: (any DatabaseValueConvertible)?) {
+            guard let value else { return }
+            clauses.append(clause)
+            arguments += [value]
+        }
+        add("c.student_id = ?", filter.studentID)
+        add("c.school_id = ?", filter.schoolID)
+        add("cur.category = ?", filter.category)
+        add("cur.severity = ?", filter.severity)
+        add("cur.status = ?", filter.status)
+        add("c.reporter_id = ?", filter.reporterID)
+        add("c.observed_at >= ?", filter.from)
+        add("c.observed_at < ?", filter.to)
+        if let after = filter.after {
+            clauses.append("(c.created_at < ? OR (c.created_at = ? AND c.id < ?))")
+            arguments += [after.createdAt, after.createdAt, after.id]
+        }
+        let sql = "SELECT \(selectColumns) \(joins) WHERE \(clauses.joined(separator: " AND ")) ORDER BY c.created_at DESC, c.id DESC LIMIT ?"
+        arguments += [filter.limit]
+        return try Row.fetchAll(db, sql: sql, arguments: arguments)
+    }
+}

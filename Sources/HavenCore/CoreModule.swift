@@ -1,0 +1,147 @@
+import Foundation
+import GRDB
+import HavenPluginAPI
+import HavenStorage
+import HavenWire
+import Logging
+
+/// The core of the daemon: the domain services, and what plugins get from
+/// the core (access checks, audit, outbox, directory).
+public final class CoreModule: CoreServices {
+    public let nodeID: String
+    public let clock: any HavenClock
+    public let database: HavenDatabase
+    public let settings: CoreSettings
+    public let policy: AccessPolicy
+    public let signal = OutboxSignal()
+    public let localAdminStaffID: String
+    let logger: Logger
+    let localAdminUIDs: Set<UInt32>
+    let rosterStaging = RosterStaging()
+
+    /// Opens the core on a migrated database: makes sure the node id and the
+    /// built-in local administrator account exist.
+    public init(database: HavenDatabase, settings: CoreSettings, clock: any HavenClock = SystemClock(), daemonUID: UInt32, logger: Logger) throws {
+        self.database = database
+        self.settings = settings
+        self.clock = clock
+        self.logger = logger
+        self.policy = AccessPolicy(settings: settings)
+        self.localAdminUIDs = Set(settings.localAdminUIDs ?? [0, daemonUID])
+        let nodeID = try CoreSchema.nodeID(database)
+        self.nodeID = nodeID
+        let now = StoredTime.ms(clock.now())
+        self.localAdminStaffID = try database.pool.write { db in
+            if let id = try CoreSchema.meta(db, "local_admin_staff_id") { return id }
+            let id = RecordID.make()
+            try StaffStore.insert(db, id: id, sourceID: nil, displayName: "Local administrator", email: "", node: nodeID, now: now)
+            try StaffStore.setRoles(db, staffID: id, roles: [.admin])
+            try CoreSchema.setMeta(db, "local_admin_staff_id", id)
+            return id
+        }
+    }
+
+    // MARK: CoreServices
+
+    public func perform<T: Sendable>(_ context: CallContext, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let outcome: Result<T, AccessDenied> = try await database.writer.write { [self] db in
+            do {
+                var value: T?
+                try db.inSavepoint {
+                    value = try body(db)
+                    return .commit
+                }
+                return .success(value!)
+            } catch let denied as AccessDenied {
+                // The body's changes are rolled back; the denial is recorded.
+                try self.audit(AuditRecord(action: "access.denied", studentID: denied.studentID, recordIDs: denied.recordIDs, outcome: "denied"),
+                               context: context, db: db)
+                return .failure(denied)
+            }
+        }
+        switch outcome {
+        case .success(let value): return value
+        case .failure(let denied): throw RPCError.permissionDenied(denied.message)
+        }
+    }
+
+    public func access(for caller: Caller, studentID: String, db: Database) throws -> AccessDecision {
+        try policy.decide(caller, studentID: studentID, db: db, now: clock.now())
+    }
+
+    public func requireAccess(_ caller: Caller, studentID: String, db: Database) throws -> AccessDecision {
+        guard try StudentStore.student(db, id: studentID) != nil else {
+            throw RPCError.notFound("there is no student \(studentID)")
+        }
+        let decision = try access(for: caller, studentID: studentID, db: db)
+        guard decision.isFull else { throw AccessDenied(decision.explanation, studentID: studentID) }
+        return decision
+    }
+
+    public func audit(_ record: AuditRecord, context: CallContext, db: Database) throws {
+        let caller = context.caller
+        try AuditLog.append(db, AuditEntryData(
+            id: RecordID.make(), at: StoredTime.ms(clock.now()),
+            actorID: caller.staffID ?? caller.peer.map { "uid:\($0.uid)" } ?? "anonymous",
+            actorName: caller.displayName ?? "", actorRoles: caller.roles.sorted().map(\.rawValue).joined(separator: ","),
+            action: record.action, studentID: record.studentID ?? "", recordIDs: record.recordIDs.joined(separator: ","),
+            fields: record.fields.joined(separator: ","), purpose: record.purpose, outcome: record.outcome,
+            method: context.call.fullMethod, node: nodeID))
+    }
+
+    public func auditSystem(_ record: AuditRecord, db: Database) throws {
+        try AuditLog.append(db, AuditEntryData(
+            id: RecordID.make(), at: StoredTime.ms(clock.now()), actorID: "system", actorName: "havend", actorRoles: "",
+            action: record.action, studentID: record.studentID ?? "", recordIDs: record.recordIDs.joined(separator: ","),
+            fields: record.fields.joined(separator: ","), purpose: record.purpose, outcome: record.outcome, method: "", node: nodeID))
+    }
+
+    @discardableResult
+    public func publish(_ event: NewEvent, db: Database) throws -> Int64 {
+        try Outbox.publish(db, event, node: nodeID, at: clock.now(), signal: signal)
+    }
+
+    public func student(_ id: String, db: Database) throws -> StudentRecord? {
+        try StudentStore.student(db, id: id)
+    }
+
+    public func staffMember(_ id: String, db: Database) throws -> StaffRecord? {
+        try StaffStore.record(db, id: id)
+    }
+
+    public func staff(withAnyRole roles: Set<Role>, schoolID: String?, db: Database) throws -> [StaffRecord] {
+        try StaffStore.withAnyRole(db, roles: roles, schoolID: schoolID)
+    }
+
+    public func notify(staffID: String, kind: String, message: String, studentID: String?, subjectID: String?, db: Database) throws {
+        try NotificationStore.insert(db, recipient: staffID, kind: kind, message: message, studentID: studentID, subjectID: subjectID,
+                                     node: nodeID, at: StoredTime.ms(clock.now()))
+    }
+
+    public func registerAssignmentProvider(_ provider: any AssignmentProvider) {
+        policy.register(provider)
+    }
+
+    // MARK: Assembly
+
+    /// The core's services.
+    public var services: [ServiceDefinition] {
+        [
+            RosterService(core: self).definition,
+            StudentsService(core: self).definition,
+            StaffService(core: self).definition,
+            TokensService(core: self).definition,
+            ConcernsService(core: self).definition,
+            AccessService(core: self).definition,
+            TimelineService(core: self).definition,
+            AuditService(core: self).definition,
+            EventsService(core: self).definition,
+            NotificationsService(core: self).definition,
+        ]
+    }
+
+    public var resolver: CoreCallerResolver { CoreCallerResolver(core: self) }
+
+    /// Timeline contributions from plugins, set by the daemon once plugins run.
+    public let timelineContributors = TimelineContributors()
+}

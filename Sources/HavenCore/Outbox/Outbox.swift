@@ -1,0 +1,104 @@
+import Foundation
+import GRDB
+import HavenPluginAPI
+import HavenStorage
+import Synchronization
+
+/// Wakes whoever waits for new outbox events (the dispatcher, event streams)
+/// once the transaction that wrote them has committed.
+public final class OutboxSignal: Sendable {
+    private let waiters = Mutex<[UInt64: CheckedContinuation<Void, Never>]>([:])
+    private let nextID = Mutex<UInt64>(0)
+    private let generation = Mutex<UInt64>(0)
+
+    public init() {}
+
+    public func notify() {
+        let pending = waiters.withLock { w in
+            generation.withLock { $0 += 1 }
+            let all = Array(w.values)
+            w.removeAll()
+            return all
+        }
+        for continuation in pending { continuation.resume() }
+    }
+
+    /// The number of notifications so far; pass it to `wait(after:)`.
+    public var current: UInt64 { generation.withLock { $0 } }
+
+    /// Returns at the next notification after `generation`, or after `timeout`.
+    public func wait(after generation: UInt64, timeout: Duration) async {
+        let id = nextID.withLock { $0 += 1; return $0 }
+        let timer = Task { [weak self] in
+            try? await Task.sleep(for: timeout)
+            self?.resume(id)
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = waiters.withLock { w -> Bool in
+                    if self.generation.withLock({ $0 }) != generation { return true }
+                    w[id] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            self.resume(id)
+        }
+        timer.cancel()
+    }
+
+    private func resume(_ id: UInt64) {
+        waiters.withLock { $0.removeValue(forKey: id) }?.resume()
+    }
+}
+
+/// SQL for the outbox: events written in the same transaction as the change.
+enum Outbox {
+    static func publish(_ db: Database, _ event: NewEvent, node: String, at: Date, signal: OutboxSignal) throws -> Int64 {
+        let attributes = String(data: try JSONSerialization.data(withJSONObject: event.attributes, options: [.sortedKeys]), encoding: .utf8) ?? "{}"
+        try db.execute(sql: """
+            INSERT INTO outbox (id, type, occurred_at, student_id, school_id, subject_id, origin_node, attributes)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [RecordID.make(at: at), event.type, StoredTime.ms(at), event.studentID, event.schoolID, event.subjectID, node, attributes])
+        let seq = db.lastInsertedRowID
+        db.afterNextTransaction { _ in signal.notify() }
+        return seq
+    }
+
+    static func event(_ row: Row) -> DomainEvent {
+        let attributes = (try? JSONSerialization.jsonObject(with: Data((row["attributes"] as String).utf8))) as? [String: String] ?? [:]
+        return DomainEvent(
+            sequence: row["seq"], id: row["id"], type: row["type"], occurredAt: StoredTime.date(row["occurred_at"]),
+            studentID: row["student_id"], schoolID: row["school_id"], subjectID: row["subject_id"],
+            originNode: row["origin_node"], attributes: attributes)
+    }
+
+    /// Events after `sequence`, oldest first.
+    static func events(_ db: Database, after sequence: Int64, types: Set<String>, limit: Int) throws -> [DomainEvent] {
+        var sql = "SELECT * FROM outbox WHERE seq > ?"
+        var arguments: StatementArguments = [sequence]
+        if !types.isEmpty {
+            sql += " AND type IN (\(databaseQuestionMarks(count: types.count)))"
+            arguments += StatementArguments(Array(types))
+        }
+        sql += " ORDER BY seq LIMIT ?"
+        arguments += [limit]
+        return try Row.fetchAll(db, sql: sql, arguments: arguments).map(event)
+    }
+
+    static func head(_ db: Database) throws -> Int64 {
+        try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM outbox") ?? 0
+    }
+
+    static func cursor(_ db: Database, subscriber: String) throws -> Int64? {
+        try Int64.fetchOne(db, sql: "SELECT last_seq FROM outbox_cursors WHERE subscriber = ?", arguments: [subscriber])
+    }
+
+    static func setCursor(_ db: Database, subscriber: String, sequence: Int64, now: Int64) throws {
+        try db.execute(sql: """
+            INSERT INTO outbox_cursors (subscriber, last_seq, updated_at) VALUES (?, ?, ?)
+            ON CONFLICT(subscriber) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at
+            """, arguments: [subscriber, sequence, now])
+    }
+}

@@ -1,0 +1,99 @@
+import Foundation
+import GRDB
+import HavenPluginAPI
+import HavenProto
+import HavenStorage
+import HavenWire
+
+/// haven.v1.Timeline: everything about one student in time order — concerns,
+/// notes, amendments, status changes, grants, emergency access, and what
+/// plugins contribute — each entry filtered by what the caller may see.
+struct TimelineService {
+    let core: CoreModule
+
+    var definition: ServiceDefinition {
+        ServiceDefinition(name: "haven.v1.Timeline", methods: [
+            .unary("Get", Haven_V1_GetTimelineRequest.self, Haven_V1_GetTimelineResponse.self, access: .staff) { request, context in
+                let from = request.hasFrom ? request.from.ms : Int64.min
+                let to = request.hasTo ? request.to.ms : Int64.max
+                let contributors = core.timelineContributors.all
+                return try await core.perform(context) { db in
+                    guard let studentRow = try StudentStore.row(db, id: request.studentID) else {
+                        throw RPCError.notFound("there is no student \(request.studentID)")
+                    }
+                    let student = StudentStore.record(studentRow)
+                    let decision = try core.access(for: context.caller, studentID: student.id, db: db)
+                    guard decision.scope != .none else { throw AccessDenied(decision.explanation, studentID: student.id) }
+                    let me = context.caller.staffID!
+                    var entries: [TimelineEntry] = []
+                    var hidden = 0
+
+                    let labels = Dictionary(uniqueKeysWithValues: core.settings.categories.map { ($0.code, $0.label) })
+                    for row in try ConcernStore.list(db, .init(studentID: student.id, limit: 100_000), visibility: .init(reporterID: me, district: true)) {
+                        let concern = try ConcernStore.message(db, row, history: true)
+                        guard decision.isFull || concern.reporterID == me else {
+                            hidden += 1 + concern.history.count
+                            continue
+                        }
+                        entries.append(TimelineEntry(
+                            id: concern.id, kind: "concern", occurredAt: concern.observedAt.date,
+                            title: "Concern: \(labels[concern.category] ?? concern.category) (\(concern.severity)), reported by \(concern.reporterName)",
+                            detail: concern.narrative, recordID: concern.id, source: "core"))
+                        for note in concern.history {
+                            let (title, detail): (String, String) = switch note.kind {
+                            case "note": ("Note by \(note.authorName)", note.body)
+                            case "amendment": ("\(note.authorName) corrected \(note.field)", "\(note.field == "narrative" ? "" : "\(note.oldValue) → \(note.newValue). ")Reason: \(note.body)")
+                            default: ("Status: \(note.status)\(note.disposition.isEmpty ? "" : " (\(note.disposition))") by \(note.authorName)", note.body)
+                            }
+                            entries.append(TimelineEntry(id: note.id, kind: note.kind, occurredAt: note.createdAt.date, title: title,
+                                                         detail: detail, recordID: concern.id, source: "core"))
+                        }
+                    }
+                    if decision.isFull {
+                        for id in try AccessStore.grantIDs(db, studentID: student.id, granteeID: nil, includeEnded: true, now: 0) {
+                            guard let grant = try AccessStore.grant(db, id: id) else { continue }
+                            let until = ISO8601DateFormatter().string(from: grant.expiresAt.date)
+                            entries.append(TimelineEntry(
+                                id: grant.id, kind: "grant", occurredAt: grant.createdAt.date,
+                                title: "\(grant.grantedByName) granted \(grant.granteeName) access\(grant.lawEnforcement ? " (law enforcement)" : "")",
+                                detail: "Purpose: \(grant.purpose). Until \(until)\(grant.hasRevokedAt ? "; revoked: \(grant.revokeReason)" : "").",
+                                recordID: grant.id, source: "core"))
+                        }
+                        for id in try String.fetchAll(db, sql: "SELECT id FROM emergency_access WHERE student_id = ?", arguments: [student.id]) {
+                            guard let e = try AccessStore.emergency(db, id: id) else { continue }
+                            entries.append(TimelineEntry(
+                                id: e.id, kind: "emergency_access", occurredAt: e.createdAt.date,
+                                title: "\(e.staffName) opened emergency access", detail: "Reason: \(e.reason)", recordID: e.id, source: "core"))
+                        }
+                    } else {
+                        hidden += try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM grants WHERE student_id = ?) + (SELECT COUNT(*) FROM emergency_access WHERE student_id = ?)",
+                                                   arguments: [student.id, student.id]) ?? 0
+                    }
+                    for (_, contributor) in contributors {
+                        entries += try contributor.timelineEntries(studentID: student.id, access: decision, caller: context.caller, db: db)
+                    }
+                    entries = entries
+                        .filter { let ms = StoredTime.ms($0.occurredAt); return ms >= from && ms < to }
+                        .sorted { ($0.occurredAt, $0.id) < ($1.occurredAt, $1.id) }
+                    try core.audit(AuditRecord(action: "timeline.read", studentID: student.id, recordIDs: entries.map(\.recordID),
+                                               fields: ["timeline"], purpose: decision.basis), context: context, db: db)
+                    return .with {
+                        $0.student = StudentStore.message(studentRow)
+                        $0.entries = entries.map { e in
+                            .with {
+                                $0.id = e.id
+                                $0.kind = e.kind
+                                $0.occurredAt = .init(date: e.occurredAt)
+                                $0.title = e.title
+                                $0.detail = e.detail
+                                $0.recordID = e.recordID
+                                $0.source = e.source
+                            }
+                        }
+                        $0.hiddenEntries = Int32(hidden)
+                    }
+                }
+            },
+        ])
+    }
+}

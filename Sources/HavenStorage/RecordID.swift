@@ -1,0 +1,51 @@
+import Foundation
+import Synchronization
+
+/// Globally unique, time-ordered record ids (UUIDv7, RFC 9562): records made
+/// on different nodes never collide, and ids sort by creation time, which
+/// keeps indexes compact and sync simple.
+public enum RecordID {
+    private static let last = Mutex<(ms: UInt64, counter: UInt16)>((0, 0))
+
+    /// A new UUIDv7 in lower-case text form.
+    public static func make(at date: Date = Date()) -> String {
+        var ms = UInt64(max(0, date.timeIntervalSince1970 * 1000))
+        // Monotonic within this process: a counter in rand_a breaks ties.
+        let counter: UInt16 = last.withLock { state in
+            if ms <= state.ms {
+                ms = state.ms
+                state.counter &+= 1
+                if state.counter > 0x0FFF {
+                    state.ms += 1
+                    ms = state.ms
+                    state.counter = 0
+                }
+            } else {
+                state = (ms, UInt16.random(in: 0...0x01FF))
+            }
+            return state.counter
+        }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for i in 0..<6 { bytes[i] = UInt8((ms >> (8 * UInt64(5 - i))) & 0xFF) }
+        bytes[6] = 0x70 | UInt8(counter >> 8 & 0x0F)
+        bytes[7] = UInt8(counter & 0xFF)
+        var random = SystemRandomNumberGenerator()
+        for i in 8..<16 { bytes[i] = random.next() }
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let h = Array(hex)
+        return String(h[0..<8]) + "-" + String(h[8..<12]) + "-" + String(h[12..<16]) + "-" + String(h[16..<20]) + "-" + String(h[20..<32])
+    }
+
+    /// Whether `text` looks like a Haven record id.
+    public static func isValid(_ text: String) -> Bool {
+        text.count == 36 && UUID(uuidString: text) != nil
+    }
+}
+
+/// Times are stored as integer milliseconds since 1970 (UTC): compact,
+/// sortable, and the same on every node.
+public enum StoredTime {
+    public static func ms(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1000).rounded()) }
+    public static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+}
