@@ -15,6 +15,18 @@ public struct HavenCommand: AsyncParsableCommand {
         subcommands: [
             StatusCommand.self,
             PluginsCommand.self,
+            RosterCommand.self,
+            StudentCommand.self,
+            StaffCommand.self,
+            CaseloadCommand.self,
+            TokenCommand.self,
+            ConcernCommand.self,
+            TimelineCommand.self,
+            GrantCommand.self,
+            AccessCommand.self,
+            AuditCommand.self,
+            EventsCommand.self,
+            NotificationsCommand.self,
             CallCommand.self,
         ])
 
