@@ -96,7 +96,7 @@ let package = Package(
         ]),
         .executableTarget(name: "haven", dependencies: ["HavenCLI", argumentParser]),
 
-        .target(name: "HavenTestSupport", dependencies: ["HavenRPCClient", "HavenProto", "HavenWire"], path: "Tests/HavenTestSupport"),
+        .target(name: "HavenTestSupport", dependencies: ["HavenRPCClient", "HavenProto", "HavenWire", "HavenPluginAPI"], path: "Tests/HavenTestSupport"),
 
         .testTarget(name: "HavenWireTests", dependencies: [
             "HavenWire", .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -110,6 +110,9 @@ let package = Package(
         .testTarget(name: "HavenStorageTests", dependencies: ["HavenStorage", "HavenTestSupport", grdb]),
         .testTarget(name: "HavenDaemonTests", dependencies: [
             "HavenDaemon", "HavenScreening", "HavenReferrals", "HavenReporting", "HavenTestSupport", grdb, protobuf,
+        ]),
+        .testTarget(name: "HavenCoreTests", dependencies: [
+            "HavenDaemon", "HavenCore", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", grdb, protobuf, logging,
         ]),
         .testTarget(name: "HavenLiveTests", dependencies: ["HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", protobuf]),
     ],

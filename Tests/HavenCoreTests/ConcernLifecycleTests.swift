@@ -1,0 +1,158 @@
+import Foundation
+import HavenProto
+import HavenRPCClient
+import HavenTestSupport
+import HavenWire
+import Testing
+
+@Suite(.serialized) struct ConcernLifecycleTests {
+    func setUp() async throws -> (CoreHarness, counselor: RPCClient, teacher: RPCClient, student: String, other: String) {
+        let h = try await CoreHarness.start()
+        try await h.importRoster(SyntheticRoster.make(schools: 1, studentsPerSchool: 6).files)
+        let school = try await h.schoolID(ofStudent: "stu-1-1")
+        let counselor = try await h.addStaff("Cora", [.counselor], schools: [school])
+        let teacher = try await h.addStaff("Tom", [.teacher], schools: [school])
+        let student = try await h.student("stu-1-1").id
+        try await h.caseload(counselor, [student])
+        return (h, try await h.client(as: counselor), try await h.client(as: teacher), student, try await h.student("stu-1-2").id)
+    }
+
+    @Test func createValidatesEveryFieldAndChangesNothingOnError() async throws {
+        let (h, _, teacher, student, _) = try await setUp()
+        let cases: [(Haven_V1_CreateConcernRequest, String)] = [
+            (.with { $0.category = "bullying"; $0.severity = "low"; $0.narrative = "x" }, "student_ids"),
+            (.with { $0.studentIds = [student]; $0.category = "gossip"; $0.severity = "low"; $0.narrative = "x" }, "category"),
+            (.with { $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "urgent"; $0.narrative = "x" }, "severity"),
+            (.with { $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "  " }, "narrative"),
+            (.with { $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "imminent"; $0.narrative = "x" }, "told_lead_in_person"),
+            (.with { $0.studentIds = ["nobody"]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "x" }, "nobody"),
+            (.with { $0.studentIds = [student, "nobody"]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "x" }, "nobody"),
+        ]
+        for (request, mentions) in cases {
+            let status = await statusOf { let _: Haven_V1_CreateConcernResponse = try await teacher.unary("haven.v1.Concerns", "Create", request) }
+            #expect(status?.code == .invalidArgument || status?.code == .notFound)
+            #expect(status?.message.contains(mentions) == true, "\(status?.message ?? "")")
+        }
+        // The two-student request with one unknown student wrote neither.
+        #expect(try await teacher.listConcerns().concerns.isEmpty)
+        await h.stop()
+    }
+
+    @Test func anImminentConcernTellsTheReporterWhatToDoNow() async throws {
+        let (h, _, teacher, student, _) = try await setUp()
+        let r = try await teacher.createConcern([student], category: "self_harm_suicide", severity: "imminent", narrative: "Said goodbye.", toldLead: "no")
+        #expect(r.guidance.contains("IMMINENT"))
+        #expect(r.guidance.contains("have not told a designated lead"))
+        #expect(r.concerns[0].toldLeadInPerson == "no")
+        await h.stop()
+    }
+
+    @Test func oneReportAboutSeveralStudentsSharesAnIncident() async throws {
+        let (h, _, teacher, student, other) = try await setUp()
+        let r = try await teacher.createConcern([student, other], category: "bullying")
+        #expect(r.concerns.count == 2)
+        #expect(Set(r.concerns.map(\.incidentID)) == [r.incidentID])
+        #expect(Set(r.concerns.map(\.studentID)) == [student, other])
+        await h.stop()
+    }
+
+    @Test func amendmentsAndNotesAreAppendedAndTheOriginalStays() async throws {
+        let (h, counselor, teacher, student, _) = try await setUp()
+        let c = try await teacher.createConcern([student], category: "bullying", severity: "low", narrative: "Pushed in the corridor.").concerns[0]
+        let amended: Haven_V1_Concern = try await counselor.unary("haven.v1.Concerns", "Amend", Haven_V1_AmendConcernRequest.with {
+            $0.concernID = c.id; $0.field = "severity"; $0.newValue = "high"; $0.reason = "Happened three times this week"
+        })
+        #expect(amended.severity == "high")
+        #expect(amended.originalSeverity == "low")
+        let narrative: Haven_V1_Concern = try await teacher.unary("haven.v1.Concerns", "Amend", Haven_V1_AmendConcernRequest.with {
+            $0.concernID = c.id; $0.field = "narrative"; $0.newValue = "Pushed into the lockers in the corridor."; $0.reason = "more precise"
+        })
+        #expect(narrative.narrative == "Pushed into the lockers in the corridor.")
+        #expect(narrative.originalNarrative == "Pushed in the corridor.")
+        let noted: Haven_V1_Concern = try await counselor.unary("haven.v1.Concerns", "AddNote", Haven_V1_AddNoteRequest.with { $0.concernID = c.id; $0.body = "Spoke with student." })
+        #expect(noted.history.map(\.kind) == ["amendment", "amendment", "note"])
+        #expect(noted.history[0].oldValue == "low" && noted.history[0].newValue == "high")
+        let missingReason = await statusOf {
+            let _: Haven_V1_Concern = try await counselor.unary("haven.v1.Concerns", "Amend", Haven_V1_AmendConcernRequest.with { $0.concernID = c.id; $0.field = "severity"; $0.newValue = "low" })
+        }
+        #expect(missingReason?.code == .invalidArgument)
+        let badField = await statusOf {
+            let _: Haven_V1_Concern = try await counselor.unary("haven.v1.Concerns", "Amend", Haven_V1_AmendConcernRequest.with { $0.concernID = c.id; $0.field = "reporter_id"; $0.newValue = "x"; $0.reason = "r" })
+        }
+        #expect(badField?.code == .invalidArgument)
+        // Filters see the amended severity.
+        #expect(try await counselor.listConcerns { $0.severity = "high" }.concerns.map(\.id) == [c.id])
+        await h.stop()
+    }
+
+    @Test func statusMovesForwardAndClosingNeedsADispositionAndReason() async throws {
+        let (h, counselor, teacher, student, _) = try await setUp()
+        let c = try await teacher.createConcern([student]).concerns[0]
+        func set(_ status: String) async -> (code: StatusCode, message: String)? {
+            await statusOf { let _: Haven_V1_Concern = try await counselor.unary("haven.v1.Concerns", "SetStatus", Haven_V1_SetStatusRequest.with { $0.concernID = c.id; $0.status = status }) }
+        }
+        func close(_ disposition: String, _ reason: String) async -> (code: StatusCode, message: String)? {
+            await statusOf { let _: Haven_V1_Concern = try await counselor.unary("haven.v1.Concerns", "Close", Haven_V1_CloseConcernRequest.with { $0.concernID = c.id; $0.disposition = disposition; $0.reason = reason }) }
+        }
+        #expect(await set("open")?.code == .failedPrecondition)
+        #expect(await set("closed")?.message.contains("disposition") == true)
+        #expect(await set("pending")?.code == .failedPrecondition)
+        #expect(await set("triaged") == nil)
+        #expect(await set("triaged")?.message.contains("already") == true)
+        #expect(await set("monitoring") == nil)
+        #expect(await set("triaged")?.message.contains("cannot go back") == true)
+        #expect(await close("", "done")?.code == .invalidArgument)
+        #expect(await close("resolved", "")?.code == .invalidArgument)
+        #expect(await close("made_up", "done")?.code == .invalidArgument)
+        #expect(await close("resolved", "Support plan in place; family engaged.") == nil)
+        #expect(await close("resolved", "again")?.code == .failedPrecondition)
+        #expect(await set("triaged")?.message.contains("closed") == true)
+        let final = try await counselor.getConcern(c.id)
+        #expect(final.status == "closed" && final.disposition == "resolved")
+        #expect(final.history.map(\.status) == ["triaged", "monitoring", "closed"])
+        await h.stop()
+    }
+
+    @Test func listingFiltersAndPagesWithACursor() async throws {
+        let (h, counselor, teacher, student, _) = try await setUp()
+        var ids: [String] = []
+        for i in 0..<7 {
+            ids.append(try await teacher.createConcern([student], category: i % 2 == 0 ? "bullying" : "attendance").concerns[0].id)
+            h.clock.advance(by: 1)
+        }
+        var seen: [String] = []
+        var cursor = ""
+        repeat {
+            let page = try await counselor.listConcerns { $0.page = .with { $0.limit = 3; $0.cursor = cursor } }
+            seen += page.concerns.map(\.id)
+            cursor = page.nextCursor
+        } while !cursor.isEmpty
+        #expect(seen == ids.reversed())
+        #expect(try await counselor.listConcerns { $0.category = "attendance" }.concerns.count == 3)
+        #expect(try await counselor.listConcerns { $0.mine = true }.concerns.isEmpty)
+        #expect(await statusOf { _ = try await counselor.listConcerns { $0.page = .with { $0.cursor = "garbage" } } }?.code == .invalidArgument)
+        await h.stop()
+    }
+
+    @Test func everyReadAndWriteIsAuditedWithIDsNotNarrative() async throws {
+        let (h, counselor, teacher, student, _) = try await setUp()
+        let secret = "A very specific narrative that must never reach the audit log."
+        let c = try await teacher.createConcern([student], narrative: secret).concerns[0]
+        _ = try await counselor.getConcern(c.id)
+        _ = try await counselor.timeline(student)
+        let log: Haven_V1_AuditLogResponse = try await h.admin.unary("haven.v1.Audit", "Log", Haven_V1_AuditLogRequest.with { $0.studentID = student })
+        let actions = log.entries.map(\.action)
+        #expect(actions.contains("concern.create"))
+        #expect(actions.contains("concern.read"))
+        #expect(actions.contains("timeline.read"))
+        let read = try #require(log.entries.first { $0.action == "concern.read" })
+        #expect(read.recordIds == [c.id])
+        #expect(read.fields.contains("narrative"))
+        // Nothing in the audit table holds narrative text.
+        let raw = try String(contentsOfFile: h.databasePath, encoding: .isoLatin1)
+        _ = raw
+        let dump = try AuditFile.dump(h.databasePath)
+        #expect(!dump.contains("very specific narrative"))
+        await h.stop()
+    }
+}
