@@ -105,6 +105,12 @@ public final class CoreModule: CoreServices {
         try StudentStore.student(db, id: id)
     }
 
+    /// The Haven id of a student named by Haven id or roster sourcedId.
+    func canonicalStudentID(_ id: String, db: Database) throws -> String {
+        guard let student = try StudentStore.student(db, id: id) else { throw RPCError.notFound("there is no student \(id)") }
+        return student.id
+    }
+
     public func staffMember(_ id: String, db: Database) throws -> StaffRecord? {
         try StaffStore.record(db, id: id)
     }

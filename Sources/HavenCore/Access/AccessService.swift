@@ -34,7 +34,7 @@ struct AccessService {
                 let now = StoredTime.ms(core.clock.now())
                 return try await core.perform(context) { db in
                     let me = context.caller.staffID!
-                    let student = request.studentID.nonEmpty
+                    let student = try request.studentID.nonEmpty.map { try core.canonicalStudentID($0, db: db) }
                     var grantee = request.granteeID.nonEmpty
                     if let student, !context.caller.has(.admin) {
                         _ = try core.requireAccess(context.caller, studentID: student, db: db)

@@ -16,7 +16,7 @@ struct AuditService {
                 let limit = request.limit <= 0 ? 100 : min(Int(request.limit), 1000)
                 return try await core.perform(context) { db in
                     let caller = context.caller
-                    let student = request.studentID.nonEmpty
+                    let student = try request.studentID.nonEmpty.map { try core.canonicalStudentID($0, db: db) }
                     let actor = request.actorID.nonEmpty
                     if !caller.has(.admin) {
                         if let student {

@@ -185,12 +185,12 @@ struct ConcernsService {
                 visibility.studentIDs = try core.policy.grantedStudentIDs(db, staffID: me, at: now)
             }
             let filter = ConcernStore.Filter(
-                studentID: request.studentID.nonEmpty, schoolID: request.schoolID.nonEmpty, category: request.category.nonEmpty,
+                studentID: try request.studentID.nonEmpty.map { try core.canonicalStudentID($0, db: db) }, schoolID: request.schoolID.nonEmpty, category: request.category.nonEmpty,
                 severity: request.severity.nonEmpty, status: request.status.nonEmpty, reporterID: request.reporterID.nonEmpty,
                 from: request.hasFrom ? request.from.ms : nil, to: request.hasTo ? request.to.ms : nil, limit: limit, after: after)
             let rows = try ConcernStore.list(db, filter, visibility: visibility)
             let concerns = try rows.map { try ConcernStore.message(db, $0, history: false) }
-            try core.audit(AuditRecord(action: "concern.list", studentID: request.studentID.nonEmpty, recordIDs: concerns.map(\.id),
+            try core.audit(AuditRecord(action: "concern.list", studentID: filter.studentID, recordIDs: concerns.map(\.id),
                                        fields: ["category", "severity", "narrative"]), context: context, db: db)
             return .with {
                 $0.concerns = concerns
