@@ -79,14 +79,19 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ] + nio),
 
-        // First-party plugins, compiled in and enabled per school.
-        .target(name: "HavenScreening", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Screening"),
-        .target(name: "HavenReferrals", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Referrals"),
-        .target(name: "HavenReporting", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Reporting"),
+        // First-party plugins, compiled in and enabled per school. Each has its
+        // protobuf messages in a module of their own, which the CLI shares.
+        .target(name: "HavenScreeningProto", dependencies: ["HavenProto", protobuf], path: "Plugins/Screening/Proto"),
+        .target(name: "HavenScreening", dependencies: [
+            "HavenPluginAPI", "HavenScreeningProto", "HavenJSON", "HavenWire", "HavenStorage", grdb, protobuf,
+        ], path: "Plugins/Screening/Sources", resources: [.copy("BuiltinInstruments")]),
+        .target(name: "HavenReferrals", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Referrals/Sources"),
+        .target(name: "HavenReporting", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Reporting/Sources"),
 
         // The CLI's commands: arguments in, requests out, responses rendered.
         .target(name: "HavenCLI", dependencies: [
-            "HavenRPCClient", "HavenReflection", "HavenJSON", "HavenProto", "HavenPaths", "HavenWire", argumentParser, protobuf,
+            "HavenRPCClient", "HavenReflection", "HavenJSON", "HavenProto", "HavenScreeningProto", "HavenPaths", "HavenWire",
+            argumentParser, protobuf,
         ]),
 
         .executableTarget(name: "havend", dependencies: [

@@ -21,6 +21,7 @@ public struct HavenCommand: AsyncParsableCommand {
             CaseloadCommand.self,
             TokenCommand.self,
             ConcernCommand.self,
+            ScreeningCommand.self,
             TimelineCommand.self,
             GrantCommand.self,
             AccessCommand.self,
