@@ -1,5 +1,14 @@
+#!/usr/bin/env python3
+"""Writes the built-in instrument definitions (FHIR Questionnaire + Haven
+scoring rules) into Plugins/Screening/Sources/BuiltinInstruments/.
+
+    Scripts/generate-instruments.py
+
+The output is committed; sources for every wording, score and cut-off are in
+Docs/instruments.md. Edit here, regenerate, and review the diff.
+"""
 import json, os
-out = "/work/main/Plugins/Screening/Sources/BuiltinInstruments"
+out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "Plugins", "Screening", "Sources", "BuiltinInstruments")
 LOINC = "http://loinc.org"
 FREQ = [("LA6568-5","Not at all",0),("LA6569-3","Several days",1),("LA6570-1","More than half the days",2),("LA6571-9","Nearly every day",3)]
 DIFF = [("LA6572-7","Not difficult at all"),("LA6573-5","Somewhat difficult"),("LA6575-0","Very difficult"),("LA6574-3","Extremely difficult")]
