@@ -119,6 +119,7 @@ let package = Package(
         .testTarget(name: "HavenCoreTests", dependencies: [
             "HavenDaemon", "HavenCore", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", grdb, protobuf, logging,
         ]),
+        .testTarget(name: "HavenScreeningTests", dependencies: ["HavenScreening", "HavenJSON", "HavenWire"]),
         .testTarget(name: "HavenLiveTests", dependencies: ["HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", protobuf]),
     ],
     swiftLanguageModes: [.v6]

@@ -15,7 +15,11 @@ struct ScreeningCommand: AsyncParsableCommand {
     static func render(_ r: Haven_Screening_V1_ScoreResult) -> String {
         var kv = KeyValues()
         kv.add("instrument", "\(r.instrument.id) version \(r.instrument.version)")
-        kv.add("total", r.hasTotal ? format(r.total) : "none (incomplete)")
+        if r.hasTotal {
+            kv.add("total", format(r.total))
+        } else if r.flags.contains(where: { $0.name == "incomplete" }) {
+            kv.add("total", "none (incomplete)")
+        }
         kv.add("band", r.band)
         for (name, value) in r.subscales.sorted(by: { $0.key < $1.key }) { kv.add("  \(name)", format(value)) }
         kv.add("flags", r.flags.isEmpty ? "none" : r.flags.map { "\($0.name)" + ($0.items.isEmpty ? "" : " (items \($0.items.joined(separator: ", ")))") }.joined(separator: "; "))
