@@ -85,12 +85,15 @@ let package = Package(
         .target(name: "HavenScreening", dependencies: [
             "HavenPluginAPI", "HavenScreeningProto", "HavenJSON", "HavenWire", "HavenStorage", grdb, protobuf,
         ], path: "Plugins/Screening/Sources", resources: [.copy("BuiltinInstruments")]),
-        .target(name: "HavenReferrals", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Referrals/Sources"),
+        .target(name: "HavenReferralsProto", dependencies: ["HavenProto", protobuf], path: "Plugins/Referrals/Proto"),
+        .target(name: "HavenReferrals", dependencies: [
+            "HavenPluginAPI", "HavenReferralsProto", "HavenConfig", "HavenJSON", "HavenWire", "HavenStorage", grdb, protobuf, logging,
+        ], path: "Plugins/Referrals/Sources"),
         .target(name: "HavenReporting", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Reporting/Sources"),
 
         // The CLI's commands: arguments in, requests out, responses rendered.
         .target(name: "HavenCLI", dependencies: [
-            "HavenRPCClient", "HavenReflection", "HavenJSON", "HavenProto", "HavenScreeningProto", "HavenPaths", "HavenWire",
+            "HavenRPCClient", "HavenReflection", "HavenJSON", "HavenProto", "HavenScreeningProto", "HavenReferralsProto", "HavenPaths", "HavenWire",
             argumentParser, protobuf,
         ]),
 
@@ -118,6 +121,7 @@ let package = Package(
         ]),
         .testTarget(name: "HavenCoreTests", dependencies: [
             "HavenDaemon", "HavenCore", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", grdb, protobuf, logging,
+            "HavenScreening", "HavenScreeningProto", "HavenReferrals", "HavenReferralsProto",
         ]),
         .testTarget(name: "HavenScreeningTests", dependencies: ["HavenScreening", "HavenJSON", "HavenWire"]),
         .testTarget(name: "HavenLiveTests", dependencies: ["HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", protobuf]),

@@ -119,6 +119,19 @@ public final class CoreModule: CoreServices {
         try StaffStore.withAnyRole(db, roles: roles, schoolID: schoolID)
     }
 
+    public func schools(db: Database) throws -> [(id: String, name: String)] {
+        try Row.fetchAll(db, sql: "SELECT id, name FROM schools WHERE active = 1 ORDER BY name").map { ($0["id"], $0["name"]) }
+    }
+
+    public func studentIDs(schoolID: String, db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT id FROM students WHERE school_id = ? AND active = 1 ORDER BY family_name, given_name", arguments: [schoolID])
+    }
+
+    public func caseloadStaff(studentID: String, db: Database) throws -> [StaffRecord] {
+        try String.fetchAll(db, sql: "SELECT staff_id FROM caseload WHERE student_id = ? ORDER BY assigned_at", arguments: [studentID])
+            .compactMap { try StaffStore.record(db, id: $0) }.filter(\.active)
+    }
+
     public func notify(staffID: String, kind: String, message: String, studentID: String?, subjectID: String?, db: Database) throws {
         try NotificationStore.insert(db, recipient: staffID, kind: kind, message: message, studentID: studentID, subjectID: subjectID,
                                      node: nodeID, at: StoredTime.ms(clock.now()))

@@ -59,22 +59,25 @@ public struct DaemonRuntime: Sendable {
 
         // 2. Plugins, then event delivery to them.
         let dispatcher: OutboxDispatcher
+        let makeContext: @Sendable (any HavenPlugin) -> PluginContext = { plugin in
+            var pluginLogger = logger
+            pluginLogger[metadataKey: "plugin"] = "\(plugin.manifest.id)"
+            return PluginContext(
+                logger: pluginLogger, database: database, settings: config.pluginSettings[plugin.manifest.id] ?? (),
+                configDirectory: config.configDirectory, core: core)
+        }
         do {
-            try await host.start(database: database) { plugin in
-                var pluginLogger = logger
-                pluginLogger[metadataKey: "plugin"] = "\(plugin.manifest.id)"
-                return PluginContext(
-                    logger: pluginLogger, database: database, settings: config.pluginSettings[plugin.manifest.id] ?? (),
-                    configDirectory: config.configDirectory, core: core)
-            }
+            try await host.start(database: database, makeContext: makeContext)
             core.timelineContributors.set(host.timelineContributors.map { ($0.pluginID, $0.contributor) })
             dispatcher = OutboxDispatcher(
                 database: database, signal: core.signal,
                 subscribers: host.eventSubscriptions.map { .init(key: "\($0.pluginID)/\($0.subscription.name)", subscription: $0.subscription) },
                 logger: logger)
             try await dispatcher.initializeCursors()
-            if config.seedDemoData {
-                try await DemoSeeder(core: core, logger: logger).seedIfEmpty()
+            if config.seedDemoData, try await DemoSeeder(core: core, logger: logger).seedIfEmpty() {
+                for entry in host.snapshot where entry.activation != nil {
+                    try await entry.plugin.seedDemoData(makeContext(entry.plugin))
+                }
             }
         } catch {
             await host.stop()

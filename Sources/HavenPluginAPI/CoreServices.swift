@@ -162,6 +162,15 @@ public protocol CoreServices: Sendable {
     /// Active staff holding any of `roles`, at `schoolID` when given.
     func staff(withAnyRole roles: Set<Role>, schoolID: String?, db: Database) throws -> [StaffRecord]
 
+    /// The district's active schools: (id, name).
+    func schools(db: Database) throws -> [(id: String, name: String)]
+
+    /// Active students at a school.
+    func studentIDs(schoolID: String, db: Database) throws -> [String]
+
+    /// Active staff who have the student on their caseload.
+    func caseloadStaff(studentID: String, db: Database) throws -> [StaffRecord]
+
     /// Leaves a notification for a staff member (codes and ids, no narrative).
     func notify(staffID: String, kind: String, message: String, studentID: String?, subjectID: String?, db: Database) throws
 

@@ -48,11 +48,16 @@ public protocol HavenPlugin: Sendable {
     /// Starts the plugin: returns its services, event subscriptions and
     /// timeline contributions. Throwing marks the plugin failed.
     func activate(_ context: PluginContext) async throws -> PluginActivation
+
+    /// Adds the plugin's part of the synthetic demo (`havend --demo`), after
+    /// the core has seeded its made-up school and before events are delivered.
+    func seedDemoData(_ context: PluginContext) async throws
 }
 
 extension HavenPlugin {
     public var migrations: [Migration] { [] }
     public func readSettings(_ section: ConfigSection) -> any Sendable { () }
+    public func seedDemoData(_ context: PluginContext) async throws {}
 }
 
 /// What a running plugin contributes.

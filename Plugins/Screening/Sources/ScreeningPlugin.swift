@@ -25,6 +25,49 @@ public struct ScreeningPlugin: HavenPlugin {
         }] + ScreeningStore.migrations
     }
 
+    /// Demo screenings: consent recorded for most students, and a few results
+    /// from the past weeks (which routing then acts on).
+    public func seedDemoData(_ context: PluginContext) async throws {
+        let catalog = InstrumentCatalog()
+        try catalog.load(database: context.database, node: context.nodeID)
+        let core = context.core
+        let seeds: [(school: Int, student: Int, instrument: String, answers: [String], daysAgo: Double)] = [
+            (0, 3, "phq-a", ["2", "2", "1", "2", "1", "2", "1", "0", "0", "yes", "1", "no", "no"], 11),
+            (0, 11, "gad-7", ["1", "1", "2", "1", "0", "1", "1"], 8),
+            (0, 20, "asq", ["yes", "no", "no", "no", "no"], 2),
+            (1, 9, "psc-17", ["0", "2", "0", "1", "0", "2", "0", "0", "1", "0", "1", "0", "0", "0", "2", "0", "0"], 5),
+        ]
+        try await context.database.writer.write { db in
+            let schools = try core.schools(db: db)
+            let now = core.clock.now()
+            for (index, school) in schools.enumerated() {
+                for studentID in try core.studentIDs(schoolID: school.id, db: db).enumerated().filter({ $0.offset % 5 != 4 }).map(\.element) {
+                    try ScreeningStore.setConsent(db, studentID: studentID, state: "granted", note: "demo: signed form on file", by: "demo",
+                                                  at: StoredTime.ms(now.addingTimeInterval(-30 * 86_400 - Double(index))), node: core.nodeID)
+                }
+            }
+            for seed in seeds where seed.school < schools.count {
+                let students = try core.studentIDs(schoolID: schools[seed.school].id, db: db)
+                guard seed.student < students.count, let instrument = catalog.instrument(seed.instrument),
+                      let student = try core.student(students[seed.student], db: db) else { continue }
+                let at = now.addingTimeInterval(-seed.daysAgo * 86_400)
+                let ms = StoredTime.ms(at)
+                let id = RecordID.make(at: at)
+                try ScreeningStore.insertAdministration(db, .init(
+                    id: id, studentID: student.id, instrumentID: instrument.id, instrumentVersion: instrument.version, context: "individual",
+                    reason: "demo", concernID: "", startedBy: "demo", startedAt: ms, node: core.nodeID, submitted: false))
+                let answers = Array(zip(instrument.rules.itemOrder, seed.answers)).map { (linkId: $0.0, value: $0.1) }
+                try ScreeningStore.appendAnswers(db, administrationID: id, answers, by: "demo", at: ms)
+                let score = instrument.score(try instrument.normalize(answers.map { ($0.linkId, $0.value) }))
+                try ScreeningStore.insertResult(db, administrationID: id, score, by: "demo", at: ms, node: core.nodeID)
+                var attributes = ["instrument": instrument.id, "version": instrument.version, "band": score.band,
+                                  "flags": score.flags.map(\.name).joined(separator: ","), "administration_id": id, "context": "individual", "grade": student.grade]
+                if let total = score.total { attributes["total"] = formatScore(total) }
+                try core.publish(NewEvent(type: "screening.completed", studentID: student.id, schoolID: student.schoolID, subjectID: id, attributes: attributes), db: db)
+            }
+        }
+    }
+
     public func activate(_ context: PluginContext) async throws -> PluginActivation {
         let catalog = InstrumentCatalog()
         try catalog.load(database: context.database, node: context.nodeID)

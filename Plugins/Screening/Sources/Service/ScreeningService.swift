@@ -232,7 +232,7 @@ struct ScreeningService {
             var attributes = [
                 "instrument": instrument.id, "version": instrument.version, "band": score.band,
                 "flags": score.flags.map(\.name).joined(separator: ","), "administration_id": row.id, "context": row.context,
-                "grade": student?.grade ?? "",
+                "grade": student?.grade ?? "", "submitted_by": context.caller.staffID ?? "",
             ]
             if let total = score.total { attributes["total"] = formatScore(total) }
             if !row.concernID.isEmpty { attributes["concern_id"] = row.concernID }

@@ -1,0 +1,110 @@
+import Foundation
+import HavenProto
+import HavenRPCClient
+import HavenScreeningProto
+import HavenTestSupport
+import Testing
+
+/// Routing end to end against real havend processes: the ASQ path, and
+/// deadlines that survive SIGKILL.
+@Suite(.serialized) struct ReferralFlowTests {
+    /// A daemon with a roster, an on-duty counselor, a designated lead and a teacher; returns tokens by name.
+    func school(_ daemon: DaemonProcess) async throws -> [String: String] {
+        for (name, text) in SyntheticRoster.make(schools: 1, studentsPerSchool: 3).files { _ = try daemon.directory.write("roster/\(name)", text) }
+        guard try await daemon.cli(["roster", "import", daemon.directory.file("roster")]).status == 0 else { throw TestFailure("import") }
+        func json(_ args: [String]) async throws -> [String: Any] {
+            let r = try await daemon.cli(args + ["--output", "json"])
+            guard r.status == 0 else { throw TestFailure("\(args): \(r.stderr)") }
+            return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
+        }
+        let school = ((try await json(["student", "show", "stu-1-1"]))["student"] as! [String: Any])["schoolId"] as! String
+        var tokens: [String: String] = [:]
+        for (name, role) in [("counselor", "counselor"), ("lead", "administrator"), ("teacher", "teacher")] {
+            let id = ((try await json(["staff", "add", "--name", name, "--role", role, "--school", school]))["staff"] as! [String: Any])["id"] as! String
+            tokens[name] = (try await json(["token", "create", "--staff", id, "--name", "t"]))["secret"] as? String
+            if name != "teacher" {
+                _ = try await json(["duty", "set", "--school", school, "--duty", name == "counselor" ? "counselor" : "designated_lead", "--staff", id])
+            }
+            if name == "counselor" { _ = try await daemon.cli(["caseload", "add", "--staff", id, "stu-1-1", "stu-1-2", "stu-1-3"]) }
+        }
+        return tokens
+    }
+
+    @Test func anASQWithQuestionFiveYesReachesTheOnDutyCounselorWithinASecond() async throws {
+        let daemon = try await DaemonProcess().start()
+        let tokens = try await school(daemon)
+        let counselor = try await daemon.client(metadata: [("authorization", "Bearer \(tokens["counselor"]!)")])
+        let start: Haven_Screening_V1_Administration = try await counselor.unary("haven.screening.v1.Screening", "Start", Haven_Screening_V1_StartRequest.with {
+            $0.studentID = "stu-1-2"; $0.instrumentID = "asq"; $0.reason = "said they want to die"
+        })
+        let _: Haven_Screening_V1_Administration = try await counselor.unary("haven.screening.v1.Screening", "Answer", Haven_Screening_V1_AnswerRequest.with {
+            $0.administrationID = start.id
+            $0.answers = zip(["1", "2", "3", "4", "5"], ["no", "yes", "no", "no", "yes"]).map { a in .with { $0.linkID = a.0; $0.value = a.1 } }
+        })
+        let submitted = ContinuousClock.now
+        let _: Haven_Screening_V1_Administration = try await counselor.unary("haven.screening.v1.Screening", "Submit", Haven_Screening_V1_SubmitRequest.with { $0.administrationID = start.id })
+        var listed = ""
+        while ContinuousClock.now - submitted < .seconds(1) {
+            listed = try await daemon.cli(["referral", "list", "--mine"], environment: ["HAVEN_TOKEN": tokens["counselor"]!]).stdout
+            if listed.contains("emergency") { break }
+        }
+        #expect(ContinuousClock.now - submitted < .seconds(1), "the referral was listed within a second")
+        #expect(listed.contains("emergency"))
+        #expect(listed.contains("asq-acute"))
+        let teacher = try await daemon.cli(["referral", "list"], environment: ["HAVEN_TOKEN": tokens["teacher"]!])
+        #expect(teacher.status == 0)
+        #expect(teacher.stdout.contains("No referrals."))
+        await counselor.close()
+        try await daemon.stop()
+    }
+
+    @Test func anEscalationDueWhileTheDaemonWasDownFiresAtOnceOnRestart() async throws {
+        let directory = TemporaryDirectory(prefix: "havend")
+        let rules = try directory.write("routing.toml", """
+            [[rule]]
+            name = "imminent"
+            events = ["concern.created"]
+            severities = ["imminent"]
+            to = ["on_duty:counselor"]
+            priority = "emergency"
+            acknowledge_within = "3s"
+              [[rule.escalate]]
+              after = "3s"
+              to = ["on_duty:designated_lead"]
+            """)
+        let config = try directory.write("havend.toml", "[plugins]\nenabled = [\"screening\", \"referrals\"]\n[plugins.referrals]\nrules = \"\(rules)\"\n")
+        let daemon = try await DaemonProcess(arguments: ["--config", config], directory: directory).start()
+        let tokens = try await school(daemon)
+        let added = try await daemon.cli(["concern", "add", "--student", "stu-1-1", "--category", "self_harm_suicide", "--severity", "imminent",
+                                          "--narrative", "Said goodbye to friends", "--told-lead", "yes"], environment: ["HAVEN_TOKEN": tokens["teacher"]!])
+        #expect(added.status == 0, "\(added.stderr)")
+        // Wait for the referral, then kill the daemon before its deadline.
+        var referral = ""
+        for _ in 0..<50 {
+            let r = try await daemon.cli(["referral", "list", "--mine", "--output", "json"], environment: ["HAVEN_TOKEN": tokens["counselor"]!])
+            if let list = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["referrals"] as? [[String: Any]], let first = list.first {
+                referral = first["id"] as! String
+                break
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(!referral.isEmpty)
+        try await daemon.stop(signal: SIGKILL)
+        try await Task.sleep(for: .seconds(4))   // the deadline passes while it is down
+        let restarted = ContinuousClock.now
+        try await daemon.start()
+        var escalated = false
+        while ContinuousClock.now - restarted < .seconds(5), !escalated {
+            let shown = try await daemon.cli(["referral", "show", referral, "--output", "json"], environment: ["HAVEN_TOKEN": tokens["lead"]!])
+            if shown.status == 0, let r = try? JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any],
+               (r["history"] as? [[String: Any]])?.contains(where: { $0["kind"] as? String == "escalated" }) == true {
+                escalated = true
+                #expect(r["overdue"] as? Bool == true)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(escalated, "the escalation fired after the restart")
+        #expect(ContinuousClock.now - restarted < .seconds(3))
+        try await daemon.stop()
+    }
+}
