@@ -89,11 +89,14 @@ let package = Package(
         .target(name: "HavenReferrals", dependencies: [
             "HavenPluginAPI", "HavenReferralsProto", "HavenConfig", "HavenJSON", "HavenWire", "HavenStorage", grdb, protobuf, logging,
         ], path: "Plugins/Referrals/Sources"),
-        .target(name: "HavenReporting", dependencies: ["HavenPluginAPI", grdb, protobuf], path: "Plugins/Reporting/Sources"),
+        .target(name: "HavenReportingProto", dependencies: ["HavenProto", protobuf], path: "Plugins/Reporting/Proto"),
+        .target(name: "HavenReporting", dependencies: [
+            "HavenPluginAPI", "HavenReportingProto", "HavenConfig", "HavenJSON", "HavenWire", "HavenStorage", grdb, protobuf,
+        ], path: "Plugins/Reporting/Sources"),
 
         // The CLI's commands: arguments in, requests out, responses rendered.
         .target(name: "HavenCLI", dependencies: [
-            "HavenRPCClient", "HavenReflection", "HavenJSON", "HavenProto", "HavenScreeningProto", "HavenReferralsProto", "HavenPaths", "HavenWire",
+            "HavenRPCClient", "HavenReflection", "HavenJSON", "HavenProto", "HavenScreeningProto", "HavenReferralsProto", "HavenReportingProto", "HavenPaths", "HavenWire",
             argumentParser, protobuf,
         ]),
 
@@ -121,9 +124,10 @@ let package = Package(
         ]),
         .testTarget(name: "HavenCoreTests", dependencies: [
             "HavenDaemon", "HavenCore", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", grdb, protobuf, logging,
-            "HavenScreening", "HavenScreeningProto", "HavenReferrals", "HavenReferralsProto",
+            "HavenScreening", "HavenScreeningProto", "HavenReferrals", "HavenReferralsProto", "HavenReporting", "HavenReportingProto",
         ]),
         .testTarget(name: "HavenScreeningTests", dependencies: ["HavenScreening", "HavenJSON", "HavenWire"]),
+        .testTarget(name: "HavenReportingTests", dependencies: ["HavenReporting"]),
         .testTarget(name: "HavenLiveTests", dependencies: ["HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", protobuf]),
     ],
     swiftLanguageModes: [.v6]

@@ -25,6 +25,7 @@ public struct HavenCommand: AsyncParsableCommand {
             ReferralCommand.self,
             RoutingCommand.self,
             DutyCommand.self,
+            ReportCommand.self,
             TimelineCommand.self,
             GrantCommand.self,
             AccessCommand.self,

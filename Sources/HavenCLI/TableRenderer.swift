@@ -4,6 +4,7 @@ struct Table {
     var rows: [[String]] = []
 
     init(_ headers: String...) { self.headers = headers }
+    init() { self.headers = [] }
 
     mutating func add(_ cells: String...) { rows.append(cells) }
     mutating func add(row cells: [String]) { rows.append(cells) }

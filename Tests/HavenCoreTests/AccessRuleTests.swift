@@ -267,7 +267,8 @@ import Testing
 import HavenConfig
 import HavenDaemon
 enum CoreSettingsProbe {
-    static func parse(_ text: String) throws -> DaemonConfiguration {
-        try DaemonConfiguration.parse(ConfigDocument(text: text, name: "t.toml"), overrides: CommandLineOverrides(), plugins: [], environment: [:])
+    static func parse(_ text: String, plugins: [any HavenPlugin] = []) throws -> DaemonConfiguration {
+        try DaemonConfiguration.parse(ConfigDocument(text: text, name: "t.toml"), overrides: CommandLineOverrides(), plugins: plugins, environment: [:])
     }
 }
+import HavenPluginAPI

@@ -115,7 +115,24 @@ public struct DemoSeeder: Sendable {
                                           attributes: ["category": c.category, "severity": c.severity, "grade": student.grade,
                                                        "reporter_id": reporter, "incident_id": id]), db: db)
             }
-            try core.auditSystem(AuditRecord(action: "demo.seed", purpose: "\(n) synthetic students, \(Self.staff.count) staff, \(concerns.count) concerns"), db: db)
+            // A term's worth of everyday concerns, so reports have something to
+            // show. These categories and severities route to nobody.
+            let everyday = ["withdrawal_mood", "attendance", "bullying", "physical_health", "family_home"]
+            let teachers = ["Sam Okafor", "Jamie Fox"]
+            var bulk = 0
+            for i in 0..<240 {
+                let school = i % 3 == 0 ? 1 : 0
+                let student = studentsBySchool[school][(i * 7) % studentsBySchool[school].count]
+                let at = now.addingTimeInterval(-Double((i * 37) % 90) * 86_400 - Double(i % 24) * 3600)
+                let category = everyday[(i * i + i / 7) % everyday.count]
+                let id = RecordID.make(at: at)
+                try ConcernStore.insert(db, .init(
+                    id: id, incidentID: id, student: student, reporterID: staffIDs[teachers[school]]!, category: category,
+                    severity: i % 4 == 0 ? "moderate" : "low", narrative: "Synthetic demo concern.", observedAt: StoredTime.ms(at),
+                    location: "", toldLead: "", createdAt: StoredTime.ms(at), node: node))
+                bulk += 1
+            }
+            try core.auditSystem(AuditRecord(action: "demo.seed", purpose: "\(n) synthetic students, \(Self.staff.count) staff, \(concerns.count + bulk) concerns"), db: db)
             return true
         }
         if seeded {
