@@ -18,6 +18,7 @@ let package = Package(
     products: [
         .executable(name: "havend", targets: ["havend"]),
         .executable(name: "haven", targets: ["haven"]),
+        .executable(name: "haven-bench", targets: ["haven-bench"]),
         .library(name: "HavenPluginAPI", targets: ["HavenPluginAPI"]),
         .library(name: "HavenRPCClient", targets: ["HavenRPCClient"]),
     ],
@@ -98,6 +99,10 @@ let package = Package(
         .target(name: "HavenCLI", dependencies: [
             "HavenRPCClient", "HavenReflection", "HavenJSON", "HavenProto", "HavenScreeningProto", "HavenReferralsProto", "HavenReportingProto", "HavenPaths", "HavenWire",
             argumentParser, protobuf,
+        ], swiftSettings: [
+            // Swift 6.3.1's optimizer crashes (LLVM coroutine splitting) on the
+            // commands' async closures; a CLI gains nothing from -O anyway.
+            .unsafeFlags(["-Onone"], .when(configuration: .release)),
         ]),
 
         .executableTarget(name: "havend", dependencies: [
@@ -106,6 +111,13 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "haven", dependencies: ["HavenCLI", argumentParser]),
+
+        // The benchmark: havend against a C echo floor, containerd's ttrpc and
+        // plain SQLite, each baseline measured in the same run (Docs/performance.md).
+        .target(name: "HavenBenchmarks", dependencies: [
+            "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenStorage", "HavenReportingProto", grdb, protobuf, logging,
+        ]),
+        .executableTarget(name: "haven-bench", dependencies: ["HavenBenchmarks", argumentParser, logging]),
 
         .target(name: "HavenTestSupport", dependencies: ["HavenRPCClient", "HavenProto", "HavenWire", "HavenPluginAPI"], path: "Tests/HavenTestSupport"),
 

@@ -21,25 +21,35 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(name: [.customShort("o"), .customLong("out")], help: "Write to this file instead of standard output.") var output: String?
 
     func run() async throws {
+        // The request and the output are built outside the async closure: the
+        // Swift 6.3 optimizer crashed splitting this coroutine when they were inside.
+        let request = try makeRequest()
         try await withSession(global) { session in
-            let request = try Haven_Reports_V1_RunReportRequest.with {
-                $0.report = report
-                if let from { $0.from = try Dates.timestamp(from, option: "--from") }
-                // --to is inclusive of that day.
-                if let to { $0.to = .init(date: try Dates.timestamp(to, option: "--to").date.addingTimeInterval(to.count == 10 ? 86_400 : 0)) }
-                $0.schoolID = school ?? ""
-                $0.grade = grade ?? ""
-                $0.period = period
-                $0.format = format == "table" ? "" : format
-            }
             let r: Haven_Reports_V1_Report = try await session.unary("haven.reports.v1.Reports", "Run", request)
-            let text = format == "table" ? (global.output == .json ? JSONWriter.write(try JSONOutput.value(r)) : Self.render(r)) : r.rendered
-            if let output {
-                try text.write(toFile: output, atomically: true, encoding: .utf8)
-                print("Wrote \(r.title) to \(output).")
-            } else {
-                print(text)
-            }
+            try deliver(r)
+        }
+    }
+
+    func makeRequest() throws -> Haven_Reports_V1_RunReportRequest {
+        try Haven_Reports_V1_RunReportRequest.with {
+            $0.report = report
+            if let from { $0.from = try Dates.timestamp(from, option: "--from") }
+            // --to is inclusive of that day.
+            if let to { $0.to = .init(date: try Dates.timestamp(to, option: "--to").date.addingTimeInterval(to.count == 10 ? 86_400 : 0)) }
+            $0.schoolID = school ?? ""
+            $0.grade = grade ?? ""
+            $0.period = period
+            $0.format = format == "table" ? "" : format
+        }
+    }
+
+    func deliver(_ r: Haven_Reports_V1_Report) throws {
+        let text = format == "table" ? (global.output == .json ? JSONWriter.write(try JSONOutput.value(r)) : Self.render(r)) : r.rendered
+        if let output {
+            try text.write(toFile: output, atomically: true, encoding: .utf8)
+            print("Wrote \(r.title) to \(output).")
+        } else {
+            print(text)
         }
     }
 

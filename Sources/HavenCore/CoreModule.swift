@@ -18,6 +18,7 @@ public final class CoreModule: CoreServices {
     let logger: Logger
     let localAdminUIDs: Set<UInt32>
     let rosterStaging = RosterStaging()
+    let identities = IdentityCache()
 
     /// Opens the core on a migrated database: makes sure the node id and the
     /// built-in local administrator account exist.
@@ -28,6 +29,7 @@ public final class CoreModule: CoreServices {
         self.logger = logger
         self.policy = AccessPolicy(settings: settings)
         self.localAdminUIDs = Set(settings.localAdminUIDs ?? [0, daemonUID])
+        database.pool.add(transactionObserver: identities.observer(), extent: .databaseLifetime)
         let nodeID = try CoreSchema.nodeID(database)
         self.nodeID = nodeID
         let now = StoredTime.ms(clock.now())

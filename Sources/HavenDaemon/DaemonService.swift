@@ -14,22 +14,37 @@ struct DaemonService {
     let mode: DaemonMode
     let nodeID: String
     let startedAt: Date
-    let database: HavenDatabase
     let plugins: PluginHost
     /// Filled once every service is known (the catalog describes itself).
     let describe: @Sendable () -> Haven_V1_DescribeResponse
+    private let healthProbe: HealthProbe
+
+    init(version: String, mode: DaemonMode, nodeID: String, startedAt: Date, database: HavenDatabase, plugins: PluginHost,
+         describe: @escaping @Sendable () -> Haven_V1_DescribeResponse) {
+        self.version = version
+        self.mode = mode
+        self.nodeID = nodeID
+        self.startedAt = startedAt
+        self.plugins = plugins
+        self.describe = describe
+        self.healthProbe = HealthProbe(database: database) { problem in
+            (try? Self.health(databaseProblem: problem, plugins: plugins, startedAt: startedAt).serializedBytes()) ?? []
+        }
+    }
 
     var definition: ServiceDefinition {
         ServiceDefinition(name: Self.name, methods: [
+            // Hello, Health and ListPlugins are cheap and called often (monitors,
+            // every CLI start): they start on the connection's event loop.
             .unary("Hello", Haven_V1_HelloRequest.self, Haven_V1_HelloResponse.self, access: .anyone) { _, context in
                 hello(context.caller)
-            },
-            .unary("Health", Haven_V1_HealthRequest.self, Haven_V1_HealthResponse.self, access: .anyone) { _, _ in
-                await health()
-            },
+            }.startingOnEventLoop(),
+            .unaryEncoded("Health", Haven_V1_HealthRequest.self, Haven_V1_HealthResponse.self, access: .anyone) { [healthProbe] _, _ in
+                await healthProbe.answer()
+            }.startingOnEventLoop(),
             .unary("ListPlugins", Haven_V1_ListPluginsRequest.self, Haven_V1_ListPluginsResponse.self, access: .anyone) { _, _ in
                 Haven_V1_ListPluginsResponse.with { $0.plugins = plugins.pluginInfos }
-            },
+            }.startingOnEventLoop(),
             .unary("Describe", Haven_V1_DescribeRequest.self, Haven_V1_DescribeResponse.self, access: .anyone) { _, _ in
                 describe()
             },
@@ -61,16 +76,10 @@ struct DaemonService {
         }
     }
 
-    func health() async -> Haven_V1_HealthResponse {
+    static func health(databaseProblem: String?, plugins: PluginHost, startedAt: Date) -> Haven_V1_HealthResponse {
         var components: [Haven_V1_ComponentHealth] = []
-        var databaseHealthy = true
-        do {
-            try await database.ping()
-            components.append(.with { $0.name = "database"; $0.healthy = true; $0.detail = "ok" })
-        } catch {
-            databaseHealthy = false
-            components.append(.with { $0.name = "database"; $0.healthy = false; $0.detail = "\(error)" })
-        }
+        let databaseHealthy = databaseProblem == nil
+        components.append(.with { $0.name = "database"; $0.healthy = databaseHealthy; $0.detail = databaseProblem ?? "ok" })
         for entry in plugins.snapshot {
             switch entry.state {
             case .disabled: continue

@@ -42,10 +42,10 @@ final class ServiceRouter: RPCDispatcher {
         let definition = route.method
         switch definition.handler {
         case .unary(let handler):
-            return .unary { [self] call in
+            return .unary({ [self] call in
                 let context = try await self.context(for: call, definition)
                 return try await handler(call.payload, context)
-            }
+            }, definition.startsOnEventLoop ? .startOnEventLoop : .task)
         case .serverStreaming(let handler):
             return .serverStreaming { [self] call, writer in
                 let context = try await self.context(for: call, definition)
@@ -63,9 +63,6 @@ final class ServiceRouter: RPCDispatcher {
             await resolver.recordDenial(call, caller: caller, reason: reason)
             throw RPCError.permissionDenied(reason)
         }
-        var logger = self.logger
-        logger[metadataKey: "method"] = "\(call.fullMethod)"
-        logger[metadataKey: "connection"] = "\(call.connectionID)"
         return CallContext(call: call, caller: caller, logger: logger)
     }
 }

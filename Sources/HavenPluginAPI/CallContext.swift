@@ -5,12 +5,22 @@ import Logging
 public struct CallContext: Sendable {
     public let call: ServerCall
     public let caller: Caller
-    public let logger: Logger
+    private let baseLogger: Logger
 
     public init(call: ServerCall, caller: Caller, logger: Logger) {
         self.call = call
         self.caller = caller
-        self.logger = logger
+        self.baseLogger = logger
+    }
+
+    /// The daemon's logger with this call's method and connection attached.
+    /// Built when a handler logs, not for every call: setting metadata costs
+    /// more than most calls do.
+    public var logger: Logger {
+        var logger = baseLogger
+        logger[metadataKey: "method"] = "\(call.fullMethod)"
+        logger[metadataKey: "connection"] = "\(call.connectionID)"
+        return logger
     }
 
     public var metadata: Metadata { call.metadata }

@@ -26,6 +26,17 @@ public struct MethodDefinition: Sendable {
     public let outputType: String
     public let access: MethodAccess
     public let handler: Handler
+    /// Starts on the connection's event loop (see `startingOnEventLoop()`).
+    public private(set) var startsOnEventLoop = false
+
+    /// For cheap unary methods that do little before their first await
+    /// (no large decoding, no computing): the call begins on the connection's
+    /// event loop instead of hopping to a task, saving two thread switches.
+    public func startingOnEventLoop() -> MethodDefinition {
+        var copy = self
+        copy.startsOnEventLoop = true
+        return copy
+    }
 
     public var serverStreaming: Bool {
         if case .serverStreaming = handler { true } else { false }
@@ -42,6 +53,19 @@ public struct MethodDefinition: Sendable {
             handler: .unary { bytes, context in
                 let request = try decode(Request.self, bytes, context)
                 return try await handler(request, context).serializedBytes()
+            })
+    }
+
+    /// A unary method whose handler returns its response already encoded,
+    /// for answers worth caching in wire form (Health under a monitor's load).
+    public static func unaryEncoded<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ name: String, _ request: Request.Type, _ response: Response.Type, access: MethodAccess,
+        _ handler: @escaping @Sendable (Request, CallContext) async throws -> [UInt8]
+    ) -> MethodDefinition {
+        MethodDefinition(
+            name: name, inputType: Request.protoMessageName, outputType: Response.protoMessageName, access: access,
+            handler: .unary { bytes, context in
+                try await handler(try decode(Request.self, bytes, context), context)
             })
     }
 

@@ -40,6 +40,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var draining = false
     private var closing = false
     private var readPending = false
+    /// Inside channelRead...channelReadComplete, answers written inline are
+    /// flushed once at the end of the batch (one syscall for many answers).
+    private var inReadBatch = false
+    private var flushPending = false
     private var partialFrameTimer: Scheduled<Void>?
     private var idleTimer: Scheduled<Void>?
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
@@ -82,6 +86,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
+        inReadBatch = true
         lastActivity = context.eventLoop.now
         let bytes = unwrapInboundIn(data)
         do {
@@ -96,6 +101,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             return
         }
         updateTimers()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBatch = false
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -217,7 +231,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         }
         calls[id] = record
 
-        calls[id]?.task = Self.spawn(route, call, NIOLoopBound(self, eventLoop: context.eventLoop), logger)
+        // Spawn first, then store: a handler that starts on the event loop may
+        // finish (and touch `calls`) before spawn returns.
+        let task = Self.spawn(route, call, NIOLoopBound(self, eventLoop: context.eventLoop), logger)
+        calls[id]?.task = task
     }
 
     /// Runs a call's handler in its own task; the outcome comes back to the
@@ -228,10 +245,20 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let loop = this.eventLoop
         let id = call.streamID
         switch route {
-        case .unary(let handler):
+        case .unary(let handler, .task):
             return Task {
                 let outcome = await runUnary(handler, call, logger)
                 loop.execute { this.value.finish(id, outcome) }
+            }
+        case .unary(let handler, .startOnEventLoop):
+            return Task.immediate {
+                let outcome = await runUnary(handler, call, logger)
+                // Still on the loop when the handler never suspended: answer now.
+                if loop.inEventLoop {
+                    this.value.finish(id, outcome)
+                } else {
+                    loop.execute { this.value.finish(id, outcome) }
+                }
             }
         case .serverStreaming(let handler):
             let writer = ResponseStreamWriter { payload in
@@ -335,7 +362,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func write(_ frame: Frame, promise: EventLoopPromise<Void>?) {
         var buffer = context.channel.allocator.buffer(capacity: FrameLimits.headerLength + frame.data.readableBytes)
         FrameEncoder.write(frame, into: &buffer)
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
+        if inReadBatch {
+            context.write(wrapOutboundOut(buffer), promise: promise)
+            flushPending = true
+        } else {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
+        }
     }
 
     // MARK: Shutdown, timeouts, failure
@@ -370,6 +402,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private func close(reason: String?) {
         if let reason { logger.debug("closing connection", metadata: ["reason": "\(reason)"]) }
         closing = true
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
         context.close(promise: nil)
     }
 

@@ -27,7 +27,7 @@ public final class DaemonProcess: @unchecked Sendable {
 
     /// Starts havend and waits until its socket answers.
     @discardableResult
-    public func start(timeout: Duration = .seconds(30)) async throws -> DaemonProcess {
+    public func start(timeout: Duration = .seconds(30), pollInterval: Duration = .milliseconds(20)) async throws -> DaemonProcess {
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         log.seekToEndOfFile()
@@ -52,7 +52,7 @@ public final class DaemonProcess: @unchecked Sendable {
                 await client.close()
                 return self
             }
-            try await Task.sleep(for: .milliseconds(20))
+            try await Task.sleep(for: pollInterval)
         }
         throw TestFailure("havend did not start within \(timeout):\n\(self.log())")
     }

@@ -21,37 +21,63 @@ public struct CoreCallerResolver: CallerResolver {
         let now = StoredTime.ms(core.clock.now())
         if let authorization = call.metadata["authorization"] {
             let secret = authorization.hasPrefix("Bearer ") ? String(authorization.dropFirst(7)) : authorization
-            let hash = TokenSecret.hash(secret)
-            let staffID = try await core.database.pool.read { db in
-                try String.fetchOne(db, sql: """
-                    SELECT staff_id FROM tokens WHERE secret_hash = ? AND revoked_at IS NULL AND expires_at > ?
-                    """, arguments: [hash, now])
+            let identity = try await cached(.token(hash: TokenSecret.hash(secret)), now: now) { db, key in
+                guard case .token(let hash) = key,
+                      let row = try Row.fetchOne(db, sql: """
+                        SELECT staff_id, expires_at FROM tokens WHERE secret_hash = ? AND revoked_at IS NULL AND expires_at > ?
+                        """, arguments: [hash, now]) else {
+                    return IdentityCache.Identity(roles: [], validUntil: now + 1000, unauthenticated: true)
+                }
+                var identity = try Self.identity(staffID: row["staff_id"], db: db)
+                identity.validUntil = row["expires_at"]
+                return identity
             }
-            guard let staffID else {
+            guard !identity.unauthenticated else {
                 throw RPCError.unauthenticated("the token is not valid: it is unknown, expired or revoked; create a new one with `haven token create`")
             }
-            return try await caller(staffID: staffID, peer: call.peer, method: .token)
+            return Self.caller(identity, peer: call.peer, method: .token)
         }
         guard let peer = call.peer else { return Caller(peer: nil, authMethod: .none) }
-        if let staffID = try await core.database.pool.read({ db in try StaffStore.staffID(forUID: peer.uid, db) }) {
-            return try await caller(staffID: staffID, peer: peer, method: .peerCredentials)
+        let localAdmin = core.localAdminUIDs.contains(peer.uid) ? core.localAdminStaffID : nil
+        let identity = try await cached(.uid(peer.uid), now: now) { db, _ in
+            if let staffID = try StaffStore.staffID(forUID: peer.uid, db) {
+                return try Self.identity(staffID: staffID, db: db)
+            }
+            if let localAdmin {
+                var identity = try Self.identity(staffID: localAdmin, db: db)
+                identity.displayName = "Local administrator (uid \(peer.uid))"
+                return identity
+            }
+            return IdentityCache.Identity(
+                roles: [], accountNote: "uid \(peer.uid) is not linked to a staff account; an administrator can link it with `haven staff link`")
         }
-        if core.localAdminUIDs.contains(peer.uid) {
-            var caller = try await caller(staffID: core.localAdminStaffID, peer: peer, method: .peerCredentials)
-            caller.displayName = "Local administrator (uid \(peer.uid))"
-            return caller
-        }
-        return Caller(peer: peer, authMethod: .peerCredentials,
-                      accountNote: "uid \(peer.uid) is not linked to a staff account; an administrator can link it with `haven staff link`")
+        return Self.caller(identity, peer: peer, method: .peerCredentials)
     }
 
-    private func caller(staffID: String, peer: PeerCredentials?, method: Caller.AuthMethod) async throws -> Caller {
-        let record = try await core.database.pool.read { db in try StaffStore.record(db, id: staffID) }
-        guard let record, record.active else {
-            return Caller(peer: peer, authMethod: method,
-                          accountNote: "the staff account \(record?.displayName ?? staffID) is deactivated; ask an administrator")
+    /// The cached identity for `key`, else read and remember it.
+    private func cached(
+        _ key: IdentityCache.Key, now: Int64, read: @escaping @Sendable (Database, IdentityCache.Key) throws -> IdentityCache.Identity
+    ) async throws -> IdentityCache.Identity {
+        if let hit = core.identities.lookup(key, now: now) { return hit }
+        let generation = core.identities.currentGeneration
+        let identity = try await core.database.pool.read { db in try read(db, key) }
+        core.identities.store(identity, for: key, readAt: generation)
+        return identity
+    }
+
+    private static func identity(staffID: String, db: Database) throws -> IdentityCache.Identity {
+        guard let record = try StaffStore.record(db, id: staffID), record.active else {
+            let name = try StaffStore.record(db, id: staffID)?.displayName ?? staffID
+            return IdentityCache.Identity(roles: [], accountNote: "the staff account \(name) is deactivated; ask an administrator")
         }
-        return Caller(peer: peer, authMethod: method, staffID: record.id, displayName: record.displayName, roles: record.roles)
+        return IdentityCache.Identity(staffID: record.id, displayName: record.displayName, roles: record.roles)
+    }
+
+    private static func caller(_ identity: IdentityCache.Identity, peer: PeerCredentials?, method: Caller.AuthMethod) -> Caller {
+        guard let staffID = identity.staffID else {
+            return Caller(peer: peer, authMethod: method, accountNote: identity.accountNote)
+        }
+        return Caller(peer: peer, authMethod: method, staffID: staffID, displayName: identity.displayName, roles: identity.roles)
     }
 
     public func recordDenial(_ call: ServerCall, caller: Caller, reason: String) async {

@@ -1,0 +1,273 @@
+/* The one load generator for every unary-call figure, so havend, containerd's
+ * ttrpc and the echo floor are all driven by exactly the same code.
+ *
+ *   bench-client --socket PATH --request FILE [--connections C] [--inflight D]
+ *                (--calls N | --seconds S) [--warmup N] [--echo]
+ *
+ * FILE holds the data of one ttrpc Request frame (an encoded ttrpc.Request).
+ * Each connection runs in its own thread with blocking sockets and keeps D
+ * calls in flight (D=1: one call at a time). Every answer's header is
+ * validated; unless --echo, it must be a Response (type 2) whose status is
+ * absent or OK. Prints one JSON object: calls, errors, seconds, calls_per_second,
+ * and latency percentiles in microseconds. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { HEADER = 10, MAX_DATA = 4 << 20, SLOTS = 1 << 16 };
+
+static const char *socket_path;
+static uint8_t *request_data;
+static size_t request_length;
+static int connections = 1, inflight = 1, echo_mode = 0;
+static long calls_per_connection = 0, warmup = 0;
+static double seconds = 0;
+
+typedef struct {
+    pthread_t thread;
+    double *latencies; /* microseconds */
+    size_t count, capacity;
+    long errors;
+    int failed;
+} worker;
+
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int read_all(int fd, uint8_t *p, size_t n) {
+    while (n) {
+        ssize_t got = read(fd, p, n);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) return -1;
+        p += got;
+        n -= (size_t)got;
+    }
+    return 0;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+    while (n) {
+        ssize_t put = send(fd, p, n, MSG_NOSIGNAL);
+        if (put < 0 && errno == EINTR) continue;
+        if (put <= 0) return -1;
+        p += put;
+        n -= (size_t)put;
+    }
+    return 0;
+}
+
+static uint64_t varint(const uint8_t *p, size_t n, size_t *i) {
+    uint64_t v = 0;
+    for (int shift = 0; *i < n && shift < 64; shift += 7) {
+        uint8_t b = p[(*i)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) break;
+    }
+    return v;
+}
+
+/* A ttrpc.Response is OK when field 1 (status) is absent or has code 0. */
+static int response_ok(const uint8_t *p, size_t n) {
+    size_t i = 0;
+    while (i < n) {
+        uint64_t key = varint(p, n, &i);
+        uint32_t wire = key & 7;
+        if (wire == 2) {
+            uint64_t len = varint(p, n, &i);
+            if (len > n - i) return 0;
+            if ((key >> 3) == 1) {
+                size_t j = 0;
+                while (j < len) {
+                    uint64_t k = varint(p + i, len, &j);
+                    if ((k >> 3) == 1 && (k & 7) == 0) return varint(p + i, len, &j) == 0;
+                    if ((k & 7) == 0) varint(p + i, len, &j);
+                    else if ((k & 7) == 2) j += varint(p + i, len, &j);
+                    else return 0;
+                }
+            }
+            i += len;
+        } else if (wire == 0) {
+            varint(p, n, &i);
+        } else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int connect_socket(void) {
+    struct sockaddr_un address = {.sun_family = AF_UNIX};
+    strncpy(address.sun_path, socket_path, sizeof address.sun_path - 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&address, sizeof address) != 0) {
+        fprintf(stderr, "bench-client: cannot connect to %s: %s\n", socket_path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int send_call(int fd, uint32_t stream, uint8_t *frame) {
+    frame[0] = (uint8_t)(request_length >> 24);
+    frame[1] = (uint8_t)(request_length >> 16);
+    frame[2] = (uint8_t)(request_length >> 8);
+    frame[3] = (uint8_t)request_length;
+    frame[4] = (uint8_t)(stream >> 24);
+    frame[5] = (uint8_t)(stream >> 16);
+    frame[6] = (uint8_t)(stream >> 8);
+    frame[7] = (uint8_t)stream;
+    frame[8] = 1; /* Request */
+    frame[9] = 0;
+    return write_all(fd, frame, HEADER + request_length);
+}
+
+static void record(worker *w, double microseconds) {
+    if (w->count == w->capacity) {
+        w->capacity = w->capacity ? w->capacity * 2 : 4096;
+        w->latencies = realloc(w->latencies, w->capacity * sizeof(double));
+    }
+    w->latencies[w->count++] = microseconds;
+}
+
+static void *run_worker(void *arg) {
+    worker *w = arg;
+    int fd = connect_socket();
+    if (fd < 0) {
+        w->failed = 1;
+        return NULL;
+    }
+    uint8_t *out = malloc(HEADER + request_length);
+    uint8_t *in = malloc(HEADER + MAX_DATA);
+    double *sent_at = calloc(SLOTS, sizeof(double));
+    memcpy(out + HEADER, request_data, request_length);
+    uint32_t next_stream = 1;
+    long sent = 0, received = 0, measured_from = warmup;
+    double deadline = seconds > 0 ? now_seconds() + seconds : 0;
+    long total = calls_per_connection > 0 ? calls_per_connection + warmup : -1;
+    int stop_sending = 0;
+    /* Fill the window. */
+    for (int i = 0; i < inflight && (total < 0 || sent < total); i++) {
+        sent_at[(next_stream >> 1) % SLOTS] = now_seconds();
+        if (send_call(fd, next_stream, out) != 0) goto broken;
+        next_stream += 2;
+        sent++;
+    }
+    while (received < sent) {
+        if (read_all(fd, in, HEADER) != 0) goto broken;
+        uint32_t length = (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
+        uint32_t stream = (uint32_t)in[4] << 24 | (uint32_t)in[5] << 16 | (uint32_t)in[6] << 8 | in[7];
+        if (length > MAX_DATA || read_all(fd, in + HEADER, length) != 0) goto broken;
+        double done = now_seconds();
+        int valid = echo_mode ? in[8] == 1 : (in[8] == 2 && response_ok(in + HEADER, length));
+        if (!valid) w->errors++;
+        if (received >= measured_from) record(w, (done - sent_at[(stream >> 1) % SLOTS]) * 1e6);
+        received++;
+        if (deadline > 0 && done >= deadline) stop_sending = 1;
+        if (!stop_sending && (total < 0 || sent < total)) {
+            sent_at[(next_stream >> 1) % SLOTS] = now_seconds();
+            if (send_call(fd, next_stream, out) != 0) goto broken;
+            next_stream += 2;
+            sent++;
+        }
+    }
+    close(fd);
+    free(out);
+    free(in);
+    free(sent_at);
+    return NULL;
+broken:
+    fprintf(stderr, "bench-client: the connection broke after %ld answers\n", received);
+    w->failed = 1;
+    close(fd);
+    free(out);
+    free(in);
+    free(sent_at);
+    return NULL;
+}
+
+static int compare(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double percentile(const double *sorted, size_t n, double p) {
+    if (n == 0) return 0;
+    size_t index = (size_t)(p * (double)(n - 1) + 0.5);
+    return sorted[index < n ? index : n - 1];
+}
+
+int main(int argc, char **argv) {
+    const char *request_file = NULL;
+    static const struct option options[] = {
+        {"socket", required_argument, NULL, 's'}, {"request", required_argument, NULL, 'r'},
+        {"connections", required_argument, NULL, 'c'}, {"inflight", required_argument, NULL, 'd'},
+        {"calls", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 't'},
+        {"warmup", required_argument, NULL, 'w'}, {"echo", no_argument, NULL, 'e'}, {NULL, 0, NULL, 0},
+    };
+    int option;
+    while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        switch (option) {
+        case 's': socket_path = optarg; break;
+        case 'r': request_file = optarg; break;
+        case 'c': connections = atoi(optarg); break;
+        case 'd': inflight = atoi(optarg); break;
+        case 'n': calls_per_connection = atol(optarg); break;
+        case 't': seconds = atof(optarg); break;
+        case 'w': warmup = atol(optarg); break;
+        case 'e': echo_mode = 1; break;
+        default: return 2;
+        }
+    }
+    if (!socket_path || !request_file || connections < 1 || inflight < 1 || inflight > SLOTS / 4 ||
+        (calls_per_connection <= 0) == (seconds <= 0)) {
+        fprintf(stderr, "usage: bench-client --socket PATH --request FILE [--connections C] [--inflight D] (--calls N | --seconds S) [--warmup N] [--echo]\n");
+        return 2;
+    }
+    FILE *f = fopen(request_file, "rb");
+    if (!f) {
+        perror(request_file);
+        return 2;
+    }
+    request_data = malloc(MAX_DATA);
+    request_length = fread(request_data, 1, MAX_DATA, f);
+    fclose(f);
+
+    worker *workers = calloc((size_t)connections, sizeof(worker));
+    double started = now_seconds();
+    for (int i = 0; i < connections; i++) pthread_create(&workers[i].thread, NULL, run_worker, &workers[i]);
+    for (int i = 0; i < connections; i++) pthread_join(workers[i].thread, NULL);
+    double elapsed = now_seconds() - started;
+
+    size_t n = 0;
+    long errors = 0;
+    int failed = 0;
+    for (int i = 0; i < connections; i++) {
+        n += workers[i].count;
+        errors += workers[i].errors;
+        failed |= workers[i].failed;
+    }
+    double *all = malloc((n ? n : 1) * sizeof(double));
+    size_t k = 0;
+    for (int i = 0; i < connections; i++) {
+        memcpy(all + k, workers[i].latencies, workers[i].count * sizeof(double));
+        k += workers[i].count;
+    }
+    qsort(all, n, sizeof(double), compare);
+    printf("{\"calls\": %zu, \"errors\": %ld, \"seconds\": %.6f, \"calls_per_second\": %.1f, "
+           "\"p50_us\": %.2f, \"p90_us\": %.2f, \"p99_us\": %.2f, \"max_us\": %.2f}\n",
+           n, errors, elapsed, elapsed > 0 ? (double)(n + (size_t)(warmup * connections)) / elapsed : 0,
+           percentile(all, n, 0.50), percentile(all, n, 0.90), percentile(all, n, 0.99), n ? all[n - 1] : 0);
+    return failed || errors ? 1 : 0;
+}

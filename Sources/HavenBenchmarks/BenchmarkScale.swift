@@ -1,0 +1,28 @@
+/// How big a run is. `full` is the one Docs/performance.md reports; `smoke`
+/// runs every step at toy sizes so the test suite keeps the benchmark working.
+public struct BenchmarkScale: Sendable {
+    public var name: String
+    public var schools: Int
+    public var students: Int
+    public var concerns: Int
+    public var screenings: Int
+    public var referrals: Int
+    /// Sequential calls per latency measurement (after warm-up).
+    public var latencyCalls: Int
+    public var throughputSeconds: Double
+    public var durableWriteSeconds: Double
+    /// Single-threaded baseline transactions for the durable-write figure.
+    public var baselineTransactions: Int
+    public var timelineReads: Int
+    public var reportRepeats: Int
+
+    public static let full = BenchmarkScale(
+        name: "full", schools: 50, students: 100_000, concerns: 1_000_000, screenings: 100_000, referrals: 50_000,
+        latencyCalls: 20_000, throughputSeconds: 5, durableWriteSeconds: 5, baselineTransactions: 2_000,
+        timelineReads: 2_000, reportRepeats: 3)
+
+    public static let smoke = BenchmarkScale(
+        name: "smoke", schools: 5, students: 500, concerns: 5_000, screenings: 500, referrals: 250,
+        latencyCalls: 200, throughputSeconds: 0.3, durableWriteSeconds: 0.3, baselineTransactions: 20,
+        timelineReads: 30, reportRepeats: 1)
+}

@@ -1,0 +1,57 @@
+import Foundation
+import HavenTestSupport
+import Logging
+
+/// Drives Benchmarks/c/bench_client.c: the same client, with the same request
+/// bytes, against every server a figure compares.
+struct LoadGenerator {
+    let executable: String
+    var logger = Logger(label: "haven-bench")
+
+    struct Result: Decodable, Sendable {
+        var calls: Int
+        var errors: Int
+        var seconds: Double
+        var callsPerSecond: Double
+        var p50: Double
+        var p90: Double
+        var p99: Double
+        var max: Double
+
+        enum CodingKeys: String, CodingKey {
+            case calls, errors, seconds
+            case callsPerSecond = "calls_per_second"
+            case p50 = "p50_us", p90 = "p90_us", p99 = "p99_us", max = "max_us"
+        }
+    }
+
+    enum Load {
+        /// One connection, one call at a time.
+        case sequential(calls: Int)
+        /// `connections` connections, `inflight` calls in flight on each, for a time.
+        case concurrent(connections: Int, inflight: Int, seconds: Double)
+    }
+
+    /// `requestFile` holds one encoded ttrpc.Request; `echo` accepts the echoed Request frames.
+    func run(socket: String, requestFile: String, load: Load, echo: Bool = false, warmup: Int = 200) async throws -> Result {
+        var arguments = ["--socket", socket, "--request", requestFile, "--warmup", String(warmup)]
+        switch load {
+        case .sequential(let calls):
+            arguments += ["--calls", String(calls)]
+        case .concurrent(let connections, let inflight, let seconds):
+            arguments += ["--connections", String(connections), "--inflight", String(inflight), "--seconds", String(seconds)]
+        }
+        if echo { arguments.append("--echo") }
+        logger.debug("bench-client \(arguments.joined(separator: " "))")
+        let result = try await HavenTestSupport.run(executable, arguments, timeout: .seconds(600))
+        logger.debug("bench-client finished", metadata: ["status": "\(result.status)"])
+        guard let line = result.stdout.split(separator: "\n").last,
+              let decoded = try? JSONDecoder().decode(Result.self, from: Data(line.utf8)) else {
+            throw BenchmarkError("bench-client against \(socket) failed (status \(result.status)): \(result.stderr)")
+        }
+        guard result.status == 0 else {
+            throw BenchmarkError("bench-client against \(socket): \(decoded.errors) calls failed of \(decoded.calls); \(result.stderr)")
+        }
+        return decoded
+    }
+}

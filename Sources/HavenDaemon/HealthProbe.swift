@@ -1,0 +1,30 @@
+import Foundation
+import HavenStorage
+import Synchronization
+
+/// Answers Health. A monitor may call Health thousands of times a second;
+/// one real database query per second answers them all (a failure is seen
+/// within that second), and the encoded answer is reused for that second.
+final class HealthProbe: Sendable {
+    private let database: HavenDatabase
+    private let maxAge: Duration
+    private let build: @Sendable (_ databaseProblem: String?) -> [UInt8]
+    private let last = Mutex<(at: ContinuousClock.Instant, answer: [UInt8])?>(nil)
+
+    /// `build` encodes a HealthResponse given the database check's outcome.
+    init(database: HavenDatabase, maxAge: Duration = .seconds(1), build: @escaping @Sendable (_ databaseProblem: String?) -> [UInt8]) {
+        self.database = database
+        self.maxAge = maxAge
+        self.build = build
+    }
+
+    func answer() async -> [UInt8] {
+        let now = ContinuousClock.now
+        if let recent = last.withLock({ $0 }), now - recent.at < maxAge { return recent.answer }
+        var problem: String?
+        do { try await database.ping() } catch { problem = "\(error)" }
+        let answer = build(problem)
+        last.withLock { $0 = (now, answer) }
+        return answer
+    }
+}
