@@ -70,7 +70,7 @@ let package = Package(
         // The domain: roster, staff and access, concerns, timeline, the
         // hash-chained audit log and the event outbox.
         .target(name: "HavenCore", dependencies: [
-            "HavenPluginAPI", "HavenStorage", "HavenConfig", "HavenProto", "HavenWire", grdb, logging, protobuf,
+            "HavenPluginAPI", "HavenStorage", "HavenConfig", "HavenProto", "HavenWire", "HavenJSON", grdb, logging, protobuf,
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 

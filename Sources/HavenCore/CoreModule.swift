@@ -67,6 +67,33 @@ public final class CoreModule: CoreServices {
         }
     }
 
+    public func read<T: Sendable>(_ context: CallContext, _ body: @escaping @Sendable (Database, ReadAudit) throws -> T) async throws -> T {
+        let trail = ReadAudit()
+        let outcome: Result<T, AccessDenied> = try await database.pool.read { db in
+            do {
+                return .success(try body(db, trail))
+            } catch let denied as AccessDenied {
+                return .failure(denied)
+            }
+        }
+        switch outcome {
+        case .success(let value):
+            let records = trail.records
+            if !records.isEmpty {
+                try await database.writer.write(.deferred) { [self] db in
+                    for record in records { try audit(record, context: context, db: db) }
+                }
+            }
+            return value
+        case .failure(let denied):
+            try await database.writer.write { [self] db in
+                try audit(AuditRecord(action: "access.denied", studentID: denied.studentID, recordIDs: denied.recordIDs, outcome: "denied"),
+                          context: context, db: db)
+            }
+            throw RPCError.permissionDenied(denied.message)
+        }
+    }
+
     public func access(for caller: Caller, studentID: String, db: Database) throws -> AccessDecision {
         try policy.decide(caller, studentID: studentID, db: db, now: clock.now())
     }
@@ -122,15 +149,15 @@ public final class CoreModule: CoreServices {
     }
 
     public func schools(db: Database) throws -> [(id: String, name: String)] {
-        try Row.fetchAll(db, sql: "SELECT id, name FROM schools WHERE active = 1 ORDER BY name").map { ($0["id"], $0["name"]) }
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT id, name FROM schools WHERE active = 1 ORDER BY name")).map { ($0["id"], $0["name"]) }
     }
 
     public func studentIDs(schoolID: String, db: Database) throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT id FROM students WHERE school_id = ? AND active = 1 ORDER BY family_name, given_name", arguments: [schoolID])
+        try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM students WHERE school_id = ? AND active = 1 ORDER BY family_name, given_name"), arguments: [schoolID])
     }
 
     public func caseloadStaff(studentID: String, db: Database) throws -> [StaffRecord] {
-        try String.fetchAll(db, sql: "SELECT staff_id FROM caseload WHERE student_id = ? ORDER BY assigned_at", arguments: [studentID])
+        try String.fetchAll(db.cachedStatement(sql: "SELECT staff_id FROM caseload WHERE student_id = ? ORDER BY assigned_at"), arguments: [studentID])
             .compactMap { try StaffStore.record(db, id: $0) }.filter(\.active)
     }
 

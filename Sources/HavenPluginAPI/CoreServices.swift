@@ -65,6 +65,14 @@ public struct AuditRecord: Sendable {
     }
 }
 
+/// The audit entries a read records; committed after the read succeeds.
+public final class ReadAudit: @unchecked Sendable {
+    // Used only by the one read body that owns it, then by the core after it.
+    public private(set) var records: [AuditRecord] = []
+    public init() {}
+    public func record(_ record: AuditRecord) { records.append(record) }
+}
+
 /// A student as plugins need to know one.
 public struct StudentRecord: Sendable, Equatable {
     public var id: String
@@ -139,6 +147,14 @@ public protocol CoreServices: Sendable {
     /// body rolls back its changes, is audited as a denial, and reaches the
     /// caller as PERMISSION_DENIED; the audit entry commits either way.
     func perform<T: Sendable>(_ context: CallContext, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T
+
+    /// Runs a read-only `body` on a snapshot, beside other readers and never
+    /// holding up a write. The audit entries the body records are committed
+    /// before the caller gets the answer (with `Durability.deferred`: they
+    /// survive a daemon crash at once and a power cut within a second).
+    /// `AccessDenied` is audited (durably) and reaches the caller as
+    /// PERMISSION_DENIED. A write inside `body` fails: the connection is read-only.
+    func read<T: Sendable>(_ context: CallContext, _ body: @escaping @Sendable (Database, ReadAudit) throws -> T) async throws -> T
 
     /// What the caller may see of a student's records.
     func access(for caller: Caller, studentID: String, db: Database) throws -> AccessDecision

@@ -315,8 +315,13 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         guard let record = calls[id], !record.finished, !closing else {
             return context.eventLoop.makeFailedFuture(CancellationError())
         }
+        let frame = Envelope.dataFrame(streamID: id, payload: payload)
+        guard frame.data.readableBytes <= limits.maxFrameDataLength else {
+            return context.eventLoop.makeFailedFuture(RPCError.resourceExhausted(
+                "a streamed message of \(payload.count) bytes is over the \(limits.maxFrameDataLength >> 20) MiB frame limit"))
+        }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        write(Envelope.dataFrame(streamID: id, payload: payload), promise: promise)
+        write(frame, promise: promise)
         return promise.futureResult
     }
 
@@ -330,7 +335,12 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let frame: Frame
         switch outcome {
         case .response(let payload):
-            frame = Envelope.responseFrame(streamID: id, result: .success(payload))
+            // An answer over the frame limit would be refused by every client
+            // (and by ttrpc): say so instead of sending it.
+            let candidate = Envelope.responseFrame(streamID: id, result: .success(payload))
+            frame = candidate.data.readableBytes <= limits.maxFrameDataLength ? candidate
+                : Envelope.responseFrame(streamID: id, result: .failure(.resourceExhausted(
+                    "the answer is \(candidate.data.readableBytes) bytes, over the \(limits.maxFrameDataLength >> 20) MiB frame limit; ask for less (a narrower filter, a shorter period or a page)")))
         case .endOfStream:
             frame = Envelope.endOfStreamFrame(streamID: id)
         case .failure(let error):

@@ -1,7 +1,23 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import GRDB
 import Logging
 import Synchronization
+
+/// How long a commit must wait before its caller is told "saved".
+public enum Durability: Sendable {
+    /// On disk before the caller resumes (`synchronous=FULL`: an fsync of
+    /// the WAL). Every change to a record, every write a user is told about.
+    case full
+    /// In the WAL before the caller resumes, so it survives the daemon being
+    /// killed; on disk at the next `.full` commit or within `flushInterval`,
+    /// whichever comes first. For the audit entries of reads: a look at a
+    /// record should not cost an fsync, and a power cut can lose at most the
+    /// last second of them — never a change to a record.
+    case deferred
+}
 
 /// Runs write transactions so that concurrent callers share commits (group
 /// commit) without anyone being told "saved" before the commit is on disk.
@@ -13,6 +29,7 @@ import Synchronization
 /// lone writer waits for nobody and many writers pay for few fsyncs.
 public final class DurableWriter: Sendable {
     private struct Entry: Sendable {
+        let durability: Durability
         /// Runs the caller's work in a savepoint and records its outcome.
         let work: @Sendable (Database) -> Void
         /// Resumes the caller once the transaction has committed (or failed).
@@ -22,25 +39,34 @@ public final class DurableWriter: Sendable {
     private struct State {
         var waiting: [Entry] = []
         var draining = false
+        /// Deferred commits not yet synced by a full commit or a flush.
+        var unsynced = false
+        var flushScheduled = false
     }
 
     private let pool: DatabasePool
     private let logger: Logger
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "haven.durable-writer")
+    /// Touched only on `queue`: the connection's current `synchronous` mode.
+    private nonisolated(unsafe) var connectionIsFull = true
     /// Upper bound on one batch, so one commit's latency stays bounded.
     public static let maxBatch = 256
+    /// Deferred commits reach the disk within this.
+    public static let flushInterval: DispatchTimeInterval = .seconds(1)
 
     init(pool: DatabasePool, logger: Logger) {
         self.pool = pool
         self.logger = logger
     }
 
-    /// Runs `body` in a write transaction and returns once it is committed.
-    public func write<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    /// Runs `body` in a write transaction and returns once it is committed
+    /// with the given durability.
+    public func write<T: Sendable>(_ durability: Durability = .full, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
             let outcome = Mutex<Result<T, Error>?>(nil)
             let entry = Entry(
+                durability: durability,
                 work: { db in
                     let result = Result<T, Error> {
                         var value: T?
@@ -80,9 +106,16 @@ public final class DurableWriter: Sendable {
                 return batch
             }
             if batch.isEmpty { return }
+            let full = batch.contains { if case .full = $0.durability { true } else { false } }
             var commitError: Error?
             do {
                 try pool.writeWithoutTransaction { db in
+                    // A full commit fsyncs the WAL, and with it every deferred
+                    // commit before it.
+                    if full != connectionIsFull {
+                        try db.execute(sql: full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
+                        connectionIsFull = full
+                    }
                     try db.inTransaction(.immediate) {
                         for entry in batch { entry.work(db) }
                         return .commit
@@ -92,7 +125,44 @@ public final class DurableWriter: Sendable {
                 logger.error("write transaction failed to commit", metadata: ["error": "\(error)", "writes": "\(batch.count)"])
                 commitError = error
             }
+            let scheduleFlush = state.withLock { state -> Bool in
+                if full && commitError == nil {
+                    state.unsynced = false
+                } else if !full {
+                    state.unsynced = true
+                }
+                guard state.unsynced, !state.flushScheduled else { return false }
+                state.flushScheduled = true
+                return true
+            }
+            if scheduleFlush {
+                queue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
+            }
             for entry in batch { entry.finish(commitError) }
+        }
+    }
+
+    /// Syncs deferred commits that no full commit has synced since.
+    private func flush() {
+        let needed = state.withLock { state -> Bool in
+            state.flushScheduled = false
+            return state.unsynced
+        }
+        guard needed else { return }
+        // The deferred commits are frames in the WAL file's page cache: an
+        // fsync of that file puts them on disk, without a checkpoint (which a
+        // long-running reader could hold back) and without a transaction.
+        let wal = pool.path + "-wal"
+        let fd = open(wal, O_RDONLY | O_CLOEXEC)
+        if fd >= 0, fsync(fd) == 0 {
+            close(fd)
+            state.withLock { $0.unsynced = false }
+        } else {
+            let problem = String(cString: strerror(errno))
+            if fd >= 0 { close(fd) }
+            logger.error("could not sync deferred commits; retrying", metadata: ["wal": "\(wal)", "error": "\(problem)"])
+            state.withLock { $0.flushScheduled = true }
+            queue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
         }
     }
 }

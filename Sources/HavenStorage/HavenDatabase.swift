@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import Logging
+import Synchronization
 
 /// The school's SQLite file, opened the way Haven needs it: WAL (readers never
 /// block the writer), `synchronous=FULL` (a commit that returned survives power
@@ -15,6 +16,7 @@ public final class HavenDatabase: Sendable {
     public let path: String
     public let writer: DurableWriter
     private let logger: Logger
+    private let checkpointer = Mutex<Checkpointer?>(nil)
 
     private init(pool: DatabasePool, path: String, logger: Logger) {
         self.pool = pool
@@ -38,6 +40,8 @@ public final class HavenDatabase: Sendable {
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
+            // Checkpoints run in the background (Checkpointer), never inside a commit.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
         }
         let pool: DatabasePool
         do {
@@ -47,9 +51,18 @@ public final class HavenDatabase: Sendable {
         }
         let database = HavenDatabase(pool: pool, path: path, logger: logger)
         do {
-            try database.checkIntegrity()
+            // After a clean shutdown the file is exactly as havend left it and
+            // the check is skipped (on a large database it takes seconds);
+            // after a crash, a power cut or a copy, it runs before anything else.
+            if CleanShutdownMarker.consume(databasePath: path) {
+                logger.debug("clean shutdown: skipping the start-up integrity check")
+            } else {
+                try database.checkIntegrity()
+            }
             try database.checkVersion(knownMigrations: knownMigrations)
             for set in plan { try database.migrate(set) }
+            let checkpointer = try Checkpointer(path: path, logger: logger)
+            database.checkpointer.withLock { $0 = checkpointer }
         } catch {
             try? pool.close()
             throw error
@@ -119,9 +132,39 @@ public final class HavenDatabase: Sendable {
         _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
-    /// Checkpoints the WAL and closes every connection.
+    /// Checkpoints the WAL, closes every connection, and marks the shutdown
+    /// clean (the next open may then skip its integrity check).
     public func close() throws {
-        try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+        checkpointer.withLock { $0?.stop(); $0 = nil }
+        let checkpointed = (try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }) != nil
         try pool.close()
+        if checkpointed { CleanShutdownMarker.write(databasePath: path) }
+    }
+}
+
+/// `<database>.clean`: written after a clean close with the file's size and
+/// modification time, removed when the database is next opened. It only
+/// counts while the file still matches it.
+enum CleanShutdownMarker {
+    static func markerPath(_ databasePath: String) -> String { databasePath + ".clean" }
+
+    static func fingerprint(_ databasePath: String) -> String? {
+        guard let attributes = try? FileManager.default.attributesOfItem(atPath: databasePath),
+              let size = attributes[.size] as? Int, let modified = attributes[.modificationDate] as? Date else { return nil }
+        let walSize = (try? FileManager.default.attributesOfItem(atPath: databasePath + "-wal")[.size] as? Int) ?? 0
+        return "\(size) \(modified.timeIntervalSince1970) \(walSize)"
+    }
+
+    static func write(databasePath: String) {
+        guard let fingerprint = fingerprint(databasePath) else { return }
+        try? fingerprint.write(toFile: markerPath(databasePath), atomically: true, encoding: .utf8)
+    }
+
+    /// True when a marker matched the file; the marker is gone either way.
+    static func consume(databasePath: String) -> Bool {
+        let marker = markerPath(databasePath)
+        guard let recorded = try? String(contentsOfFile: marker, encoding: .utf8) else { return false }
+        try? FileManager.default.removeItem(atPath: marker)
+        return recorded == fingerprint(databasePath)
     }
 }

@@ -6,6 +6,7 @@ import Synchronization
 /// keeps indexes compact and sync simple.
 public enum RecordID {
     private static let last = Mutex<(ms: UInt64, counter: UInt16)>((0, 0))
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// A new UUIDv7 in lower-case text form.
     public static func make(at date: Date = Date()) -> String {
@@ -29,11 +30,13 @@ public enum RecordID {
         for i in 0..<6 { bytes[i] = UInt8((ms >> (8 * UInt64(5 - i))) & 0xFF) }
         bytes[6] = 0x70 | UInt8(counter >> 8 & 0x0F)
         bytes[7] = UInt8(counter & 0xFF)
+        // One 64-bit draw (one getrandom call) for the eight random bytes.
         var random = SystemRandomNumberGenerator()
-        for i in 8..<16 { bytes[i] = random.next() }
+        let tail: UInt64 = random.next()
+        for i in 8..<16 { bytes[i] = UInt8((tail >> (8 * UInt64(i - 8))) & 0xFF) }
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         // Hand-rolled hex: this runs for every record an import writes.
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        let digits = Self.digits
         var text = [UInt8]()
         text.reserveCapacity(36)
         for (i, byte) in bytes.enumerated() {

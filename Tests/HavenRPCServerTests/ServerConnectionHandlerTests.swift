@@ -175,6 +175,22 @@ func ttrpcFrameBytes(_ id: UInt32, _ type: UInt8, _ flags: UInt8, _ data: [UInt8
         #expect(!server.channel.isActive)
     }
 
+    @Test func anAnswerOverTheFrameLimitBecomesResourceExhausted() async throws {
+        let server = try await ServerHarness.make(limits: ServerLimits(maxFrameDataLength: 1024))
+        try await server.request(1, "Double", payload: Array(repeating: 7, count: 800))
+        let (id, response) = try await server.nextResponse()
+        #expect(id == 1)
+        #expect(response.status.code == StatusCode.resourceExhausted.rawValue)
+        #expect(response.status.message.contains("over the"))
+        try await server.request(3, "StreamDouble", payload: Array(repeating: 7, count: 800))
+        let (streamID, streamed) = try await server.nextResponse()
+        #expect(streamID == 3)
+        #expect(streamed.status.code == StatusCode.resourceExhausted.rawValue)
+        // The connection carries on.
+        try await server.request(5, "Echo", payload: [1])
+        #expect(Array(try await server.nextResponse().response.payload) == [1])
+    }
+
     @Test func halfSentFrameTimesOut() async throws {
         let server = try await ServerHarness.make(limits: ServerLimits(partialFrameTimeout: .seconds(5)))
         try await server.send([0, 0, 0, 20, 0, 0, 0, 1, 1, 0, 1, 2])

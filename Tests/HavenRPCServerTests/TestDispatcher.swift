@@ -20,6 +20,10 @@ struct TestDispatcher: RPCDispatcher {
                 try await Task.sleep(for: .seconds(3600))
                 return []
             }
+        case "Double":
+            return .unary { call in call.payload + call.payload }
+        case "StreamDouble":
+            return .serverStreaming { call, writer in try await writer.send(call.payload + call.payload) }
         case "Fail":
             return .unary { _ in throw RPCError.notFound("no such thing") }
         case "Crash":

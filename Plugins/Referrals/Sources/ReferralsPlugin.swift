@@ -107,10 +107,10 @@ struct ReferralAssignments: AssignmentProvider {
 struct ReferralTimeline: TimelineContributor {
     func timelineEntries(studentID: String, access: AccessDecision, caller: Caller, db: Database) throws -> [TimelineEntry] {
         guard access.isFull else { return [] }
-        return try Row.fetchAll(db, sql: """
+        return try Row.fetchAll(db.cachedStatement(sql: """
             SELECT a.*, r.priority, r.rule, s.display_name FROM referrals_actions a JOIN referrals r ON r.id = a.referral_id
             LEFT JOIN staff s ON s.id = a.actor_id WHERE r.student_id = ? ORDER BY a.at
-            """, arguments: [studentID]).map { row in
+            """), arguments: [studentID]).map { row in
             let kind: String = row["kind"]
             let who = (row["display_name"] as String?) ?? "Haven"
             let title: String = switch kind {

@@ -97,7 +97,8 @@ struct ReportsService {
         if request.hasFrom, request.hasTo, request.from.date >= request.to.date { throw RPCError.invalidArgument("from must be before to") }
         let k = settings.k
         let now = core.clock.now()
-        let data = try await core.perform(context) { db -> ReportData in
+        // A report reads many rows: it runs on a snapshot, never holding up a write.
+        let data = try await core.read(context) { db, trail -> ReportData in
             let caller = context.caller
             guard caller.hasAny(entry.roles) else {
                 throw AccessDenied("the \(entry.id) report is for \(entry.roles.sorted().map(\.rawValue).joined(separator: ", "))")
@@ -125,8 +126,7 @@ struct ReportsService {
             default: try builder.caseload(db, filter)
             }
             let filters = describe(request, period: period, schools: schools)
-            try core.audit(AuditRecord(action: "report.run", fields: [entry.id], purpose: "\(filters); format \(request.format.isEmpty ? "structured" : request.format)"),
-                           context: context, db: db)
+            trail.record(AuditRecord(action: "report.run", fields: [entry.id], purpose: "\(filters); format \(request.format.isEmpty ? "structured" : request.format)"))
             var notes: [String] = []
             if tables.isEmpty { notes.append("The plugin that stores this data is not enabled, so the report is empty.") }
             return ReportData(id: entry.id, title: "\(entry.title) report", description: entry.description, filters: filters, k: k, generatedAt: now,

@@ -86,18 +86,18 @@ enum ScreeningStore {
     // MARK: Instruments
 
     static func insertInstrument(_ db: Database, _ i: Instrument, document: String, by: String, node: String, at: Int64) throws {
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO screening_instruments (id, version, title, document, builtin, imported_by, created_at, origin_node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [i.id, i.version, i.title, document, i.builtin, by, at, node])
+            """, [i.id, i.version, i.title, document, i.builtin, by, at, node])
     }
 
     static func instrumentExists(_ db: Database, id: String, version: String) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM screening_instruments WHERE id = ? AND version = ?)", arguments: [id, version]) ?? false
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM screening_instruments WHERE id = ? AND version = ?)"), arguments: [id, version]) ?? false
     }
 
     static func documents(_ db: Database) throws -> [(document: String, builtin: Bool)] {
-        try Row.fetchAll(db, sql: "SELECT document, builtin FROM screening_instruments ORDER BY id, created_at").map { ($0["document"], $0["builtin"]) }
+        try Row.fetchAll(db.cachedStatement(sql: "SELECT document, builtin FROM screening_instruments ORDER BY id, created_at")).map { ($0["document"], $0["builtin"]) }
     }
 
     // MARK: Administrations
@@ -117,17 +117,17 @@ enum ScreeningStore {
     }
 
     static func insertAdministration(_ db: Database, _ a: AdministrationRow) throws {
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO screening_administrations (id, student_id, instrument_id, instrument_version, context, reason, concern_id, started_by, started_at, origin_node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [a.id, a.studentID, a.instrumentID, a.instrumentVersion, a.context, a.reason, a.concernID, a.startedBy, a.startedAt, a.node])
+            """, [a.id, a.studentID, a.instrumentID, a.instrumentVersion, a.context, a.reason, a.concernID, a.startedBy, a.startedAt, a.node])
     }
 
     static func administration(_ db: Database, id: String) throws -> AdministrationRow? {
-        guard let row = try Row.fetchOne(db, sql: """
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT a.*, r.administration_id IS NOT NULL AS submitted FROM screening_administrations a
             LEFT JOIN screening_results r ON r.administration_id = a.id WHERE a.id = ?
-            """, arguments: [id]) else { return nil }
+            """), arguments: [id]) else { return nil }
         return AdministrationRow(
             id: row["id"], studentID: row["student_id"], instrumentID: row["instrument_id"], instrumentVersion: row["instrument_version"],
             context: row["context"], reason: row["reason"], concernID: row["concern_id"], startedBy: row["started_by"],
@@ -141,14 +141,14 @@ enum ScreeningStore {
             """
         if status == "submitted" { sql += " AND r.administration_id IS NOT NULL" }
         if status == "in_progress" { sql += " AND r.administration_id IS NULL" }
-        return try String.fetchAll(db, sql: sql + " ORDER BY a.started_at DESC", arguments: [studentID])
+        return try String.fetchAll(db.statement(assembled: sql + " ORDER BY a.started_at DESC"), arguments: [studentID])
     }
 
     /// The latest answer to each item, in the order first answered.
     static func answers(_ db: Database, administrationID: String) throws -> [(linkId: String, value: String)] {
         var order: [String] = []
         var latest: [String: String] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT link_id, value FROM screening_answers WHERE administration_id = ? ORDER BY seq", arguments: [administrationID]) {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT link_id, value FROM screening_answers WHERE administration_id = ? ORDER BY seq"), arguments: [administrationID]) {
             let id: String = row["link_id"]
             if latest[id] == nil { order.append(id) }
             latest[id] = row["value"]
@@ -157,11 +157,10 @@ enum ScreeningStore {
     }
 
     static func appendAnswers(_ db: Database, administrationID: String, _ answers: [(linkId: String, value: String)], by: String, at: Int64) throws {
-        var seq = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM screening_answers WHERE administration_id = ?", arguments: [administrationID]) ?? 0
+        var seq = try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(seq), 0) FROM screening_answers WHERE administration_id = ?"), arguments: [administrationID]) ?? 0
         for (linkId, value) in answers {
             seq += 1
-            try db.execute(sql: "INSERT INTO screening_answers (administration_id, seq, link_id, value, answered_by, answered_at) VALUES (?, ?, ?, ?, ?, ?)",
-                           arguments: [administrationID, seq, linkId, value, by, at])
+            try db.executeCached("INSERT INTO screening_answers (administration_id, seq, link_id, value, answered_by, answered_at) VALUES (?, ?, ?, ?, ?, ?)", [administrationID, seq, linkId, value, by, at])
         }
     }
 
@@ -178,15 +177,15 @@ enum ScreeningStore {
 
     static func insertResult(_ db: Database, administrationID: String, _ score: Score, by: String, at: Int64, node: String) throws {
         let flags = score.flags.map { ["name": $0.name, "items": $0.items.joined(separator: ",")] }
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO screening_results (administration_id, total, band, subscales, flags, missing, guidance, submitted_by, submitted_at, origin_node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [administrationID, score.total, score.band, json(score.subscales), json(flags), score.missing.joined(separator: ","),
+            """, [administrationID, score.total, score.band, json(score.subscales), json(flags), score.missing.joined(separator: ","),
                              score.guidance, by, at, node])
     }
 
     static func result(_ db: Database, administrationID: String) throws -> ResultRow? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM screening_results WHERE administration_id = ?", arguments: [administrationID]) else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM screening_results WHERE administration_id = ?"), arguments: [administrationID]) else { return nil }
         let subscales = (try? JSONSerialization.jsonObject(with: Data((row["subscales"] as String).utf8))) as? [String: Double] ?? [:]
         let flagList = (try? JSONSerialization.jsonObject(with: Data((row["flags"] as String).utf8))) as? [[String: String]] ?? []
         let missing = (row["missing"] as String).split(separator: ",").map(String.init)
@@ -197,26 +196,24 @@ enum ScreeningStore {
     }
 
     static func annotations(_ db: Database, administrationID: String) throws -> [Row] {
-        try Row.fetchAll(db, sql: """
+        try Row.fetchAll(db.cachedStatement(sql: """
             SELECT n.*, s.display_name FROM screening_annotations n LEFT JOIN staff s ON s.id = n.author_id
             WHERE n.administration_id = ? ORDER BY n.created_at
-            """, arguments: [administrationID])
+            """), arguments: [administrationID])
     }
 
     static func annotate(_ db: Database, administrationID: String, author: String, body: String, at: Int64, node: String) throws {
-        try db.execute(sql: "INSERT INTO screening_annotations (id, administration_id, author_id, body, created_at, origin_node) VALUES (?, ?, ?, ?, ?, ?)",
-                       arguments: [RecordID.make(), administrationID, author, body, at, node])
+        try db.executeCached("INSERT INTO screening_annotations (id, administration_id, author_id, body, created_at, origin_node) VALUES (?, ?, ?, ?, ?, ?)", [RecordID.make(), administrationID, author, body, at, node])
     }
 
     // MARK: Consent
 
     static func consent(_ db: Database, studentID: String) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT * FROM screening_consent WHERE student_id = ? ORDER BY recorded_at DESC, id DESC LIMIT 1", arguments: [studentID])
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM screening_consent WHERE student_id = ? ORDER BY recorded_at DESC, id DESC LIMIT 1"), arguments: [studentID])
     }
 
     static func setConsent(_ db: Database, studentID: String, state: String, note: String, by: String, at: Int64, node: String) throws {
-        try db.execute(sql: "INSERT INTO screening_consent (id, student_id, state, note, recorded_by, recorded_at, origin_node) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       arguments: [RecordID.make(at: StoredTime.date(at)), studentID, state, note, by, at, node])
+        try db.executeCached("INSERT INTO screening_consent (id, student_id, state, note, recorded_by, recorded_at, origin_node) VALUES (?, ?, ?, ?, ?, ?, ?)", [RecordID.make(at: StoredTime.date(at)), studentID, state, note, by, at, node])
     }
 
     private static func json(_ value: Any) -> String {

@@ -51,12 +51,12 @@ public final class AccessPolicy: Sendable {
         }
 
         // 2. A grant.
-        if let grant = try Row.fetchOne(db, sql: """
+        if let grant = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT g.id, g.expires_at, g.purpose FROM grants g
             LEFT JOIN grant_revocations r ON r.grant_id = g.id
             WHERE g.grantee_id = ? AND g.student_id = ? AND r.grant_id IS NULL AND g.expires_at > ?
             ORDER BY g.expires_at DESC LIMIT 1
-            """, arguments: [staffID, student.id, nowMS]) {
+            """), arguments: [staffID, student.id, nowMS]) {
             let until = ISO8601DateFormatter().string(from: StoredTime.date(grant["expires_at"]))
             return AccessDecision(
                 scope: .full, basis: "grant", detail: "grant \(grant["id"] as String) until \(until) (purpose: \(grant["purpose"] as String))",
@@ -64,10 +64,10 @@ public final class AccessPolicy: Sendable {
         }
 
         // 3. Emergency access.
-        if let emergency = try Row.fetchOne(db, sql: """
+        if let emergency = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT id, expires_at FROM emergency_access
             WHERE staff_id = ? AND student_id = ? AND expires_at > ? ORDER BY expires_at DESC LIMIT 1
-            """, arguments: [staffID, student.id, nowMS]) {
+            """), arguments: [staffID, student.id, nowMS]) {
             let until = ISO8601DateFormatter().string(from: StoredTime.date(emergency["expires_at"]))
             return AccessDecision(
                 scope: .full, basis: "emergency", detail: "emergency access \(emergency["id"] as String) until \(until)",
@@ -114,10 +114,10 @@ public final class AccessPolicy: Sendable {
 
     /// The counselors who have the student on their caseload, else the school's administrators.
     private func whoToAsk(_ student: StudentRecord, _ db: Database) throws -> String {
-        var names = try String.fetchAll(db, sql: """
+        var names = try String.fetchAll(db.cachedStatement(sql: """
             SELECT s.display_name FROM caseload c JOIN staff s ON s.id = c.staff_id
             WHERE c.student_id = ? AND s.active = 1 ORDER BY s.display_name LIMIT 3
-            """, arguments: [student.id])
+            """), arguments: [student.id])
         if names.isEmpty {
             names = try StaffStore.withAnyRole(db, roles: [.administrator], schoolID: student.schoolID).prefix(3).map(\.displayName)
         }
@@ -150,11 +150,11 @@ extension AccessPolicy {
     /// or a plugin's assignment (for filtering lists).
     func grantedStudentIDs(_ db: Database, staffID: String, at now: Date) throws -> Set<String> {
         let ms = StoredTime.ms(now)
-        var ids = Set(try String.fetchAll(db, sql: """
+        var ids = Set(try String.fetchAll(db.cachedStatement(sql: """
             SELECT g.student_id FROM grants g LEFT JOIN grant_revocations r ON r.grant_id = g.id
             WHERE g.grantee_id = ? AND r.grant_id IS NULL AND g.expires_at > ?
             UNION SELECT student_id FROM emergency_access WHERE staff_id = ? AND expires_at > ?
-            """, arguments: [staffID, ms, staffID, ms]))
+            """), arguments: [staffID, ms, staffID, ms]))
         for provider in providers.withLock({ $0 }) {
             ids.formUnion(try provider.assignedStudentIDs(staffID: staffID, at: now, db: db))
         }

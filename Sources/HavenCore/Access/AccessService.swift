@@ -21,8 +21,7 @@ struct AccessService {
                     if !context.caller.has(.admin), grant.grantedBy != context.caller.staffID {
                         _ = try core.requireAccess(context.caller, studentID: grant.studentID, db: db)
                     }
-                    try db.execute(sql: "INSERT INTO grant_revocations (grant_id, revoked_by, revoked_at, reason, origin_node) VALUES (?, ?, ?, ?, ?)",
-                                   arguments: [grant.id, context.caller.staffID!, now, reason, core.nodeID])
+                    try db.executeCached("INSERT INTO grant_revocations (grant_id, revoked_by, revoked_at, reason, origin_node) VALUES (?, ?, ?, ?, ?)", [grant.id, context.caller.staffID!, now, reason, core.nodeID])
                     try core.publish(NewEvent(type: "grant.revoked", studentID: grant.studentID, subjectID: grant.id,
                                               attributes: ["grantee_id": grant.granteeID]), db: db)
                     try core.audit(AuditRecord(action: "grant.revoke", studentID: grant.studentID, recordIDs: [grant.id, grant.granteeID]),
@@ -105,10 +104,10 @@ struct AccessService {
                 throw RPCError.invalidArgument(
                     "law_enforcement_reason: \(grantee.displayName) is a school resource officer; sharing a case with law enforcement is a disclosure that needs a recorded reason")
             }
-            try db.execute(sql: """
+            try db.executeCached("""
                 INSERT INTO grants (id, student_id, grantee_id, granted_by, purpose, law_enforcement_reason, created_at, expires_at, origin_node)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, student.id, grantee.id, context.caller.staffID!, purpose, leReason, StoredTime.ms(now), StoredTime.ms(expires), core.nodeID])
+                """, [id, student.id, grantee.id, context.caller.staffID!, purpose, leReason, StoredTime.ms(now), StoredTime.ms(expires), core.nodeID])
             try core.publish(NewEvent(type: "grant.created", studentID: student.id, schoolID: student.schoolID, subjectID: id,
                                       attributes: ["grantee_id": grantee.id, "law_enforcement": lawEnforcement ? "true" : "false"]), db: db)
             try core.audit(AuditRecord(action: lawEnforcement ? "grant.create.law_enforcement" : "grant.create", studentID: student.id,
@@ -133,9 +132,9 @@ struct AccessService {
             }
             guard let student = try core.student(request.studentID, db: db) else { throw RPCError.notFound("there is no student \(request.studentID)") }
             let me = context.caller.staffID!
-            try db.execute(sql: """
+            try db.executeCached("""
                 INSERT INTO emergency_access (id, student_id, staff_id, reason, created_at, expires_at, origin_node) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, student.id, me, reason, StoredTime.ms(now), StoredTime.ms(expires), core.nodeID])
+                """, [id, student.id, me, reason, StoredTime.ms(now), StoredTime.ms(expires), core.nodeID])
             try core.publish(NewEvent(type: "access.emergency", studentID: student.id, schoolID: student.schoolID, subjectID: id,
                                       attributes: ["staff_id": me]), db: db)
             try core.audit(AuditRecord(action: "access.emergency", studentID: student.id, recordIDs: [id], fields: ["reason"],

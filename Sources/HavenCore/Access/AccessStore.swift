@@ -6,14 +6,14 @@ import HavenStorage
 /// SQL for grants and emergency access.
 enum AccessStore {
     static func grant(_ db: Database, id: String) throws -> Haven_V1_Grant? {
-        guard let row = try Row.fetchOne(db, sql: """
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT g.*, r.revoked_at, r.revoked_by, r.reason AS revoke_reason,
                    ge.display_name AS grantee_name, gb.display_name AS granted_by_name,
                    EXISTS (SELECT 1 FROM staff_roles sr WHERE sr.staff_id = g.grantee_id AND sr.role = 'sro') AS grantee_is_sro
             FROM grants g LEFT JOIN grant_revocations r ON r.grant_id = g.id
             LEFT JOIN staff ge ON ge.id = g.grantee_id LEFT JOIN staff gb ON gb.id = g.granted_by
             WHERE g.id = ?
-            """, arguments: [id]) else { return nil }
+            """), arguments: [id]) else { return nil }
         return Haven_V1_Grant.with {
             $0.id = row["id"]
             $0.studentID = row["student_id"]
@@ -44,15 +44,15 @@ enum AccessStore {
             arguments += [now]
         }
         let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
-        return try String.fetchAll(db, sql: """
+        return try String.fetchAll(db.statement(assembled: """
             SELECT g.id FROM grants g LEFT JOIN grant_revocations r ON r.grant_id = g.id \(whereClause) ORDER BY g.created_at DESC
-            """, arguments: arguments)
+            """), arguments: arguments)
     }
 
     static func emergency(_ db: Database, id: String) throws -> Haven_V1_EmergencyAccess? {
-        guard let row = try Row.fetchOne(db, sql: """
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: """
             SELECT e.*, s.display_name FROM emergency_access e LEFT JOIN staff s ON s.id = e.staff_id WHERE e.id = ?
-            """, arguments: [id]) else { return nil }
+            """), arguments: [id]) else { return nil }
         return Haven_V1_EmergencyAccess.with {
             $0.id = row["id"]
             $0.studentID = row["student_id"]

@@ -39,28 +39,28 @@ enum AuditLog {
 
     static func hash(previous: String, canonical: String) -> String {
         let digest = SHA256.hash(data: Data((previous + "\n" + canonical).utf8))
-        return digest.map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(digest)
     }
 
     /// Appends in the current transaction; returns the entry's sequence number.
     @discardableResult
     static func append(_ db: Database, _ entry: AuditEntryData) throws -> Int64 {
-        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_head WHERE singleton = 1")
+        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_head WHERE singleton = 1"))
         let seq: Int64 = (head?["seq"] ?? 0) + 1
         let previous: String = head?["hash"] ?? genesis
         let hash = hash(previous: previous, canonical: canonical(seq: seq, entry))
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO audit_log (seq, id, at, actor_id, actor_name, actor_roles, action, student_id, record_ids, fields,
                                    purpose, outcome, method, node, prev_hash, hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [
+            """, [
                 seq, entry.id, entry.at, entry.actorID, entry.actorName, entry.actorRoles, entry.action, entry.studentID,
                 entry.recordIDs, entry.fields, entry.purpose, entry.outcome, entry.method, entry.node, previous, hash,
             ])
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO audit_head (singleton, seq, hash) VALUES (1, ?, ?)
             ON CONFLICT(singleton) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
-            """, arguments: [seq, hash])
+            """, [seq, hash])
         return seq
     }
 
@@ -77,7 +77,7 @@ enum AuditLog {
         var expectedSeq: Int64 = 1
         var previous = genesis
         var checked: Int64 = 0
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM audit_log ORDER BY seq")
+        let cursor = try Row.fetchCursor(db.cachedStatement(sql: "SELECT * FROM audit_log ORDER BY seq"))
         while let row = try cursor.next() {
             let seq: Int64 = row["seq"]
             func bad(_ problem: String) -> Verification {
@@ -104,7 +104,7 @@ enum AuditLog {
             expectedSeq += 1
             checked += 1
         }
-        let head = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_head WHERE singleton = 1")
+        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_head WHERE singleton = 1"))
         let headSeq: Int64 = head?["seq"] ?? 0
         let headHash: String = head?["hash"] ?? genesis
         if headSeq != checked || headHash != previous {

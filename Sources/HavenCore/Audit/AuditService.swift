@@ -14,7 +14,7 @@ struct AuditService {
         ServiceDefinition(name: "haven.v1.Audit", methods: [
             .unary("Log", Haven_V1_AuditLogRequest.self, Haven_V1_AuditLogResponse.self, access: .staff) { request, context in
                 let limit = request.limit <= 0 ? 100 : min(Int(request.limit), 1000)
-                return try await core.perform(context) { db in
+                return try await core.read(context) { db, trail in
                     let caller = context.caller
                     let student = try request.studentID.nonEmpty.map { try core.canonicalStudentID($0, db: db) }
                     let actor = request.actorID.nonEmpty
@@ -38,7 +38,7 @@ struct AuditService {
                     let whereClause = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
                     let rows = try Row.fetchAll(db, sql: "SELECT * FROM audit_log a \(whereClause) ORDER BY a.seq DESC LIMIT ?",
                                                 arguments: arguments + [limit])
-                    try core.audit(AuditRecord(action: "audit.read", studentID: student, recordIDs: actor.map { [$0] } ?? []), context: context, db: db)
+                    trail.record(AuditRecord(action: "audit.read", studentID: student, recordIDs: actor.map { [$0] } ?? []))
                     return .with { $0.entries = rows.map(Self.entry) }
                 }
             },

@@ -23,16 +23,42 @@ enum ConcernStore {
     }
 
     static func insert(_ db: Database, _ c: NewConcern) throws {
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO concerns (id, incident_id, student_id, school_id, reporter_id, category, severity, narrative,
                                   observed_at, location, told_lead_in_person, created_at, origin_node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [c.id, c.incidentID, c.student.id, c.student.schoolID, c.reporterID, c.category, c.severity,
+            """, [c.id, c.incidentID, c.student.id, c.student.schoolID, c.reporterID, c.category, c.severity,
                              c.narrative, c.observedAt, c.location, c.toldLead, c.createdAt, c.node])
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO concern_current (concern_id, category, severity, status, disposition, updated_at)
             VALUES (?, ?, ?, 'open', '', ?)
-            """, arguments: [c.id, c.category, c.severity, c.createdAt])
+            """, [c.id, c.category, c.severity, c.createdAt])
+    }
+
+    /// The message for a concern just inserted, built from what was written
+    /// (reading it back would cost the writer a query per concern).
+    static func message(_ c: NewConcern, reporterName: String) -> Haven_V1_Concern {
+        Haven_V1_Concern.with {
+            $0.id = c.id
+            $0.incidentID = c.incidentID
+            $0.studentID = c.student.id
+            $0.studentName = "\(c.student.preferredName ?? c.student.givenName) \(c.student.familyName)"
+            $0.schoolID = c.student.schoolID
+            $0.reporterID = c.reporterID
+            $0.reporterName = reporterName
+            $0.category = c.category
+            $0.severity = c.severity
+            $0.narrative = c.narrative
+            $0.observedAt = .init(ms: c.observedAt)
+            $0.location = c.location
+            $0.toldLeadInPerson = c.toldLead
+            $0.status = "open"
+            $0.createdAt = .init(ms: c.createdAt)
+            $0.originNode = c.node
+            $0.originalCategory = c.category
+            $0.originalSeverity = c.severity
+            $0.originalNarrative = c.narrative
+        }
     }
 
     struct Entry {
@@ -48,21 +74,20 @@ enum ConcernStore {
 
     static func addEntry(_ db: Database, concernID: String, _ e: Entry, at: Int64, node: String) throws -> String {
         let id = RecordID.make(at: StoredTime.date(at))
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO concern_entries (id, concern_id, kind, author_id, created_at, body, field, old_value, new_value, status, disposition, origin_node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [id, concernID, e.kind, e.authorID, at, e.body, e.field, e.oldValue, e.newValue, e.status, e.disposition, node])
+            """, [id, concernID, e.kind, e.authorID, at, e.body, e.field, e.oldValue, e.newValue, e.status, e.disposition, node])
         // Keep the derived current state in step.
         switch (e.kind, e.field) {
         case ("amendment", "category"):
-            try db.execute(sql: "UPDATE concern_current SET category = ?, updated_at = ? WHERE concern_id = ?", arguments: [e.newValue, at, concernID])
+            try db.executeCached("UPDATE concern_current SET category = ?, updated_at = ? WHERE concern_id = ?", [e.newValue, at, concernID])
         case ("amendment", "severity"):
-            try db.execute(sql: "UPDATE concern_current SET severity = ?, updated_at = ? WHERE concern_id = ?", arguments: [e.newValue, at, concernID])
+            try db.executeCached("UPDATE concern_current SET severity = ?, updated_at = ? WHERE concern_id = ?", [e.newValue, at, concernID])
         case ("status", _):
-            try db.execute(sql: "UPDATE concern_current SET status = ?, disposition = ?, updated_at = ? WHERE concern_id = ?",
-                           arguments: [e.status, e.disposition, at, concernID])
+            try db.executeCached("UPDATE concern_current SET status = ?, disposition = ?, updated_at = ? WHERE concern_id = ?", [e.status, e.disposition, at, concernID])
         default:
-            try db.execute(sql: "UPDATE concern_current SET updated_at = ? WHERE concern_id = ?", arguments: [at, concernID])
+            try db.executeCached("UPDATE concern_current SET updated_at = ? WHERE concern_id = ?", [at, concernID])
         }
         return id
     }
@@ -77,7 +102,7 @@ enum ConcernStore {
         """
 
     static func row(_ db: Database, id: String) throws -> Row? {
-        try Row.fetchOne(db, sql: "SELECT \(selectColumns) \(joins) WHERE c.id = ?", arguments: [id])
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT \(selectColumns) \(joins) WHERE c.id = ?"), arguments: [id])
     }
 
     /// The concern with its current values; with history when asked.
@@ -105,10 +130,10 @@ enum ConcernStore {
             $0.originalSeverity = row["severity"]
             $0.originalNarrative = row["narrative"]
         }
-        let entries = try Row.fetchAll(db, sql: """
+        let entries = try Row.fetchAll(db.cachedStatement(sql: """
             SELECT e.*, s.display_name AS author_name FROM concern_entries e LEFT JOIN staff s ON s.id = e.author_id
             WHERE e.concern_id = ? ORDER BY e.created_at, e.id
-            """, arguments: [id])
+            """), arguments: [id])
         // Narrative, location and time are amended by replaying entries;
         // category, severity and status come from concern_current.
         for entry in entries where (entry["kind"] as String) == "amendment" {
@@ -202,6 +227,6 @@ enum ConcernStore {
         }
         let sql = "SELECT \(selectColumns) \(joins) WHERE \(clauses.joined(separator: " AND ")) ORDER BY c.created_at DESC, c.id DESC LIMIT ?"
         arguments += [filter.limit]
-        return try Row.fetchAll(db, sql: sql, arguments: arguments)
+        return try Row.fetchAll(db.statement(assembled: sql), arguments: arguments)
     }
 }

@@ -14,10 +14,10 @@ struct ConcernsService {
         ServiceDefinition(name: "haven.v1.Concerns", methods: [
             .unary("Create", Haven_V1_CreateConcernRequest.self, Haven_V1_CreateConcernResponse.self, access: .staff, create),
             .unary("Get", Haven_V1_GetConcernRequest.self, Haven_V1_Concern.self, access: .staff) { request, context in
-                try await core.perform(context) { db in
+                try await core.read(context) { db, trail in
                     let (row, _) = try readable(db, request.concernID, context)
-                    try core.audit(AuditRecord(action: "concern.read", studentID: row["student_id"], recordIDs: [request.concernID],
-                                               fields: ["category", "severity", "narrative", "location", "history"]), context: context, db: db)
+                    trail.record(AuditRecord(action: "concern.read", studentID: row["student_id"], recordIDs: [request.concernID],
+                                             fields: ["category", "severity", "narrative", "location", "history"]))
                     return try ConcernStore.message(db, row, history: true)
                 }
             },
@@ -106,27 +106,29 @@ struct ConcernsService {
         let reporter = context.caller.staffID!
 
         let created = try await core.perform(context) { db -> [Haven_V1_Concern] in
-            var ids: [String] = []
+            var created: [Haven_V1_Concern] = []
+            let reporterName = try String.fetchOne(db.cachedStatement(sql: "SELECT display_name FROM staff WHERE id = ?"), arguments: [reporter]) ?? ""
             for studentID in request.studentIds {
                 guard let student = try core.student(studentID, db: db) else { throw RPCError.notFound("there is no student \(studentID)") }
                 if let reason = try core.policy.canReport(context.caller, student: student, db: db) {
                     throw AccessDenied(reason, studentID: student.id)
                 }
                 let id = RecordID.make(at: now)
-                try ConcernStore.insert(db, ConcernStore.NewConcern(
+                let concern = ConcernStore.NewConcern(
                     id: id, incidentID: incident, student: student, reporterID: reporter, category: request.category,
                     severity: request.severity, narrative: narrative, observedAt: StoredTime.ms(observed),
                     location: request.location.trimmingCharacters(in: .whitespacesAndNewlines), toldLead: told,
-                    createdAt: StoredTime.ms(now), node: core.nodeID))
+                    createdAt: StoredTime.ms(now), node: core.nodeID)
+                try ConcernStore.insert(db, concern)
                 try core.publish(NewEvent(
                     type: "concern.created", studentID: student.id, schoolID: student.schoolID, subjectID: id,
                     attributes: ["category": request.category, "severity": request.severity, "grade": student.grade,
                                  "reporter_id": reporter, "incident_id": incident]), db: db)
                 try core.audit(AuditRecord(action: "concern.create", studentID: student.id, recordIDs: [id],
                                            fields: ["category", "severity", "narrative", "observed_at", "location"]), context: context, db: db)
-                ids.append(id)
+                created.append(ConcernStore.message(concern, reporterName: reporterName))
             }
-            return try ids.map { try ConcernStore.message(db, ConcernStore.row(db, id: $0)!, history: false) }
+            return created
         }
         return .with {
             $0.concerns = created
@@ -172,7 +174,7 @@ struct ConcernsService {
         }
         let me = context.caller.staffID!
         let now = core.clock.now()
-        return try await core.perform(context) { db in
+        return try await core.read(context) { db, trail in
             if context.caller.roles.subtracting([.analyst]).isEmpty {
                 throw AccessDenied("analysts see aggregate reports only, never an individual concern")
             }
@@ -190,8 +192,8 @@ struct ConcernsService {
                 from: request.hasFrom ? request.from.ms : nil, to: request.hasTo ? request.to.ms : nil, limit: limit, after: after)
             let rows = try ConcernStore.list(db, filter, visibility: visibility)
             let concerns = try rows.map { try ConcernStore.message(db, $0, history: false) }
-            try core.audit(AuditRecord(action: "concern.list", studentID: filter.studentID, recordIDs: concerns.map(\.id),
-                                       fields: ["category", "severity", "narrative"]), context: context, db: db)
+            trail.record(AuditRecord(action: "concern.list", studentID: filter.studentID, recordIDs: concerns.map(\.id),
+                                     fields: ["category", "severity", "narrative"]))
             return .with {
                 $0.concerns = concerns
                 if rows.count == limit, let last = rows.last {

@@ -7,30 +7,30 @@ import HavenStorage
 /// SQL for staff accounts, roles, schools, linked uids and caseloads.
 enum StaffStore {
     static func record(_ db: Database, id: String) throws -> StaffRecord? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT id, display_name, active FROM staff WHERE id = ?", arguments: [id]) else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT id, display_name, active FROM staff WHERE id = ?"), arguments: [id]) else { return nil }
         return StaffRecord(
             id: row["id"], displayName: row["display_name"], roles: try roles(db, staffID: id),
             schoolIDs: try schools(db, staffID: id), active: row["active"] as Bool)
     }
 
     static func roles(_ db: Database, staffID: String) throws -> Set<Role> {
-        Set(try String.fetchAll(db, sql: "SELECT role FROM staff_roles WHERE staff_id = ?", arguments: [staffID]).compactMap(Role.init(rawValue:)))
+        Set(try String.fetchAll(db.cachedStatement(sql: "SELECT role FROM staff_roles WHERE staff_id = ?"), arguments: [staffID]).compactMap(Role.init(rawValue:)))
     }
 
     static func schools(_ db: Database, staffID: String) throws -> [String] {
-        try String.fetchAll(db, sql: "SELECT school_id FROM staff_schools WHERE staff_id = ? ORDER BY school_id", arguments: [staffID])
+        try String.fetchAll(db.cachedStatement(sql: "SELECT school_id FROM staff_schools WHERE staff_id = ? ORDER BY school_id"), arguments: [staffID])
     }
 
     static func uids(_ db: Database, staffID: String) throws -> [UInt32] {
-        try Int64.fetchAll(db, sql: "SELECT uid FROM staff_uids WHERE staff_id = ? ORDER BY uid", arguments: [staffID]).map { UInt32($0) }
+        try Int64.fetchAll(db.cachedStatement(sql: "SELECT uid FROM staff_uids WHERE staff_id = ? ORDER BY uid"), arguments: [staffID]).map { UInt32($0) }
     }
 
     static func staffID(forUID uid: UInt32, _ db: Database) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT staff_id FROM staff_uids WHERE uid = ?", arguments: [Int64(uid)])
+        try String.fetchOne(db.cachedStatement(sql: "SELECT staff_id FROM staff_uids WHERE uid = ?"), arguments: [Int64(uid)])
     }
 
     static func message(_ db: Database, id: String) throws -> Haven_V1_StaffMember? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM staff WHERE id = ?", arguments: [id]) else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM staff WHERE id = ?"), arguments: [id]) else { return nil }
         return Haven_V1_StaffMember.with {
             $0.id = row["id"]
             $0.sourceID = row["source_id"] ?? ""
@@ -65,51 +65,49 @@ enum StaffStore {
     }
 
     static func insert(_ db: Database, id: String, sourceID: String?, displayName: String, email: String, node: String, now: Int64) throws {
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO staff (id, source_id, display_name, email, active, origin_node, created_at, updated_at)
             VALUES (?, ?, ?, ?, 1, ?, ?, ?)
-            """, arguments: [id, sourceID, displayName, email, node, now, now])
+            """, [id, sourceID, displayName, email, node, now, now])
     }
 
     static func setRoles(_ db: Database, staffID: String, roles: Set<Role>) throws {
-        try db.execute(sql: "DELETE FROM staff_roles WHERE staff_id = ?", arguments: [staffID])
+        try db.executeCached("DELETE FROM staff_roles WHERE staff_id = ?", [staffID])
         for role in roles.sorted() {
-            try db.execute(sql: "INSERT INTO staff_roles (staff_id, role) VALUES (?, ?)", arguments: [staffID, role.rawValue])
+            try db.executeCached("INSERT INTO staff_roles (staff_id, role) VALUES (?, ?)", [staffID, role.rawValue])
         }
     }
 
     static func setSchools(_ db: Database, staffID: String, schoolIDs: [String]) throws {
-        try db.execute(sql: "DELETE FROM staff_schools WHERE staff_id = ?", arguments: [staffID])
+        try db.executeCached("DELETE FROM staff_schools WHERE staff_id = ?", [staffID])
         for school in Set(schoolIDs).sorted() {
-            try db.execute(sql: "INSERT INTO staff_schools (staff_id, school_id) VALUES (?, ?)", arguments: [staffID, school])
+            try db.executeCached("INSERT INTO staff_schools (staff_id, school_id) VALUES (?, ?)", [staffID, school])
         }
     }
 
     static func setActive(_ db: Database, staffID: String, active: Bool, now: Int64) throws {
-        try db.execute(sql: "UPDATE staff SET active = ?, updated_at = ? WHERE id = ?", arguments: [active, now, staffID])
+        try db.executeCached("UPDATE staff SET active = ?, updated_at = ? WHERE id = ?", [active, now, staffID])
     }
 
     static func link(_ db: Database, uid: UInt32, staffID: String) throws {
-        try db.execute(sql: "INSERT INTO staff_uids (uid, staff_id) VALUES (?, ?) ON CONFLICT(uid) DO UPDATE SET staff_id = excluded.staff_id",
-                       arguments: [Int64(uid), staffID])
+        try db.executeCached("INSERT INTO staff_uids (uid, staff_id) VALUES (?, ?) ON CONFLICT(uid) DO UPDATE SET staff_id = excluded.staff_id", [Int64(uid), staffID])
     }
 
     static func unlink(_ db: Database, uid: UInt32, staffID: String) throws -> Bool {
-        try db.execute(sql: "DELETE FROM staff_uids WHERE uid = ? AND staff_id = ?", arguments: [Int64(uid), staffID])
+        try db.executeCached("DELETE FROM staff_uids WHERE uid = ? AND staff_id = ?", [Int64(uid), staffID])
         return db.changesCount > 0
     }
 
     static func isOnCaseload(_ db: Database, staffID: String, studentID: String) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM caseload WHERE staff_id = ? AND student_id = ?)", arguments: [staffID, studentID]) ?? false
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM caseload WHERE staff_id = ? AND student_id = ?)"), arguments: [staffID, studentID]) ?? false
     }
 
     static func assign(_ db: Database, staffID: String, studentID: String, by: String, now: Int64) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO caseload (staff_id, student_id, assigned_by, assigned_at) VALUES (?, ?, ?, ?)",
-                       arguments: [staffID, studentID, by, now])
+        try db.executeCached("INSERT OR IGNORE INTO caseload (staff_id, student_id, assigned_by, assigned_at) VALUES (?, ?, ?, ?)", [staffID, studentID, by, now])
     }
 
     static func unassign(_ db: Database, staffID: String, studentID: String) throws {
-        try db.execute(sql: "DELETE FROM caseload WHERE staff_id = ? AND student_id = ?", arguments: [staffID, studentID])
+        try db.executeCached("DELETE FROM caseload WHERE staff_id = ? AND student_id = ?", [staffID, studentID])
     }
 
     static func caseload(_ db: Database, staffID: String) throws -> [Row] {
@@ -137,6 +135,6 @@ enum StaffStore {
     }
 
     static func displayName(_ db: Database, id: String) throws -> String {
-        try String.fetchOne(db, sql: "SELECT display_name FROM staff WHERE id = ?", arguments: [id]) ?? id
+        try String.fetchOne(db.cachedStatement(sql: "SELECT display_name FROM staff WHERE id = ?"), arguments: [id]) ?? id
     }
 }

@@ -32,10 +32,10 @@ enum StudentStore {
 
     /// By Haven id or roster sourcedId.
     static func row(_ db: Database, id: String) throws -> Row? {
-        try Row.fetchOne(db, sql: """
+        try Row.fetchOne(db.cachedStatement(sql: """
             SELECT \(columns) FROM students s LEFT JOIN schools sc ON sc.id = s.school_id
             WHERE s.id = ? OR s.source_id = ? LIMIT 1
-            """, arguments: [id, id])
+            """), arguments: [id, id])
     }
 
     static func student(_ db: Database, id: String) throws -> StudentRecord? {
@@ -69,27 +69,27 @@ enum StudentStore {
     }
 
     static func insertSchool(_ db: Database, id: String, sourceID: String?, name: String, identifier: String, node: String, now: Int64) throws {
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO schools (id, source_id, name, identifier, active, origin_node, created_at, updated_at)
             VALUES (?, ?, ?, ?, 1, ?, ?, ?)
-            """, arguments: [id, sourceID, name, identifier, node, now, now])
+            """, [id, sourceID, name, identifier, node, now, now])
     }
 
     static func insertStudent(
         _ db: Database, id: String, sourceID: String?, schoolID: String, givenName: String, familyName: String,
         preferredName: String?, grade: String, birthDate: String?, node: String, now: Int64
     ) throws {
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO students (id, source_id, school_id, given_name, family_name, preferred_name, grade, birth_date, active, origin_node, created_at, updated_at)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
-            """, arguments: [id, sourceID, schoolID, givenName, familyName, preferredName, grade, birthDate, node, now, now])
+            """, [id, sourceID, schoolID, givenName, familyName, preferredName, grade, birthDate, node, now, now])
     }
 
     static func schoolName(_ db: Database, id: String) throws -> String? {
-        try String.fetchOne(db, sql: "SELECT name FROM schools WHERE id = ?", arguments: [id])
+        try String.fetchOne(db.cachedStatement(sql: "SELECT name FROM schools WHERE id = ?"), arguments: [id])
     }
 
     static func schoolExists(_ db: Database, id: String) throws -> Bool {
-        try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM schools WHERE id = ?)", arguments: [id]) ?? false
+        try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM schools WHERE id = ?)"), arguments: [id]) ?? false
     }
 }

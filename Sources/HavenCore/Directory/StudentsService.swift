@@ -10,7 +10,7 @@ struct StudentsService {
     var definition: ServiceDefinition {
         ServiceDefinition(name: "haven.v1.Students", methods: [
             .unary("Get", Haven_V1_GetStudentRequest.self, Haven_V1_GetStudentResponse.self, access: .staff) { request, context in
-                try await core.perform(context) { db in
+                try await core.read(context) { db, trail in
                     guard let row = try StudentStore.row(db, id: request.studentID) else {
                         throw RPCError.notFound("there is no student \(request.studentID)")
                     }
@@ -21,8 +21,8 @@ struct StudentsService {
                     if !decision.isFull, let reason = try core.policy.canReport(context.caller, student: student, db: db) {
                         throw AccessDenied(reason, studentID: student.id)
                     }
-                    try core.audit(AuditRecord(action: "student.read", studentID: student.id, recordIDs: [student.id],
-                                               fields: ["name", "grade", "school"], purpose: decision.basis), context: context, db: db)
+                    trail.record(AuditRecord(action: "student.read", studentID: student.id, recordIDs: [student.id],
+                                               fields: ["name", "grade", "school"], purpose: decision.basis))
                     return .with {
                         $0.student = StudentStore.message(row)
                         $0.access = .with { basis in
@@ -35,7 +35,7 @@ struct StudentsService {
             .unary("Find", Haven_V1_FindStudentsRequest.self, Haven_V1_FindStudentsResponse.self, access: .staff) { request, context in
                 guard let text = request.text.nonEmpty else { throw RPCError.invalidArgument("give some of the student's name to search for") }
                 let limit = request.limit <= 0 ? 20 : min(Int(request.limit), 200)
-                return try await core.perform(context) { db in
+                return try await core.read(context) { db, trail in
                     let caller = context.caller
                     if caller.roles.subtracting([.analyst]).isEmpty {
                         throw AccessDenied("analysts see aggregate reports only, not the student directory")
@@ -52,8 +52,8 @@ struct StudentsService {
                         schools = [requested]
                     }
                     let rows = try StudentStore.find(db, text: text, schoolIDs: schools, limit: limit, includeInactive: request.includeInactive)
-                    try core.audit(AuditRecord(action: "student.search", recordIDs: rows.map { $0["id"] as String },
-                                               fields: ["name", "grade", "school"]), context: context, db: db)
+                    trail.record(AuditRecord(action: "student.search", recordIDs: rows.map { $0["id"] as String },
+                                               fields: ["name", "grade", "school"]))
                     return .with { $0.students = rows.map(StudentStore.message) }
                 }
             },

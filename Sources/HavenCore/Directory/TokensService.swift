@@ -27,10 +27,10 @@ struct TokensService {
                     guard let staff = try StaffStore.record(db, id: staffID), staff.active else {
                         throw RPCError.notFound("there is no active staff member \(staffID)")
                     }
-                    try db.execute(sql: """
+                    try db.executeCached("""
                         INSERT INTO tokens (id, staff_id, name, secret_hash, prefix, created_by, created_at, expires_at)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        """, arguments: [id, staffID, name, TokenSecret.hash(secret), String(secret.prefix(10)), context.caller.staffID!,
+                        """, [id, staffID, name, TokenSecret.hash(secret), String(secret.prefix(10)), context.caller.staffID!,
                                          StoredTime.ms(now), StoredTime.ms(now.addingTimeInterval(Double(days) * 86_400))])
                     try core.audit(AuditRecord(action: "token.create", recordIDs: [id, staffID]), context: context, db: db)
                     return .with {
@@ -57,13 +57,13 @@ struct TokensService {
             .unary("Revoke", Haven_V1_RevokeTokenRequest.self, Haven_V1_TokenInfo.self, access: .staff) { request, context in
                 let now = StoredTime.ms(core.clock.now())
                 return try await core.perform(context) { db in
-                    guard let owner = try String.fetchOne(db, sql: "SELECT staff_id FROM tokens WHERE id = ?", arguments: [request.tokenID]) else {
+                    guard let owner = try String.fetchOne(db.cachedStatement(sql: "SELECT staff_id FROM tokens WHERE id = ?"), arguments: [request.tokenID]) else {
                         throw RPCError.notFound("there is no token \(request.tokenID)")
                     }
                     if owner != context.caller.staffID, !context.caller.has(.admin) {
                         throw AccessDenied("only an admin may revoke someone else's token")
                     }
-                    try db.execute(sql: "UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", arguments: [now, request.tokenID])
+                    try db.executeCached("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?", [now, request.tokenID])
                     try core.audit(AuditRecord(action: "token.revoke", recordIDs: [request.tokenID, owner]), context: context, db: db)
                     return try Self.info(db, request.tokenID)!
                 }
@@ -72,7 +72,7 @@ struct TokensService {
     }
 
     static func info(_ db: Database, _ id: String) throws -> Haven_V1_TokenInfo? {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id]) else { return nil }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM tokens WHERE id = ?"), arguments: [id]) else { return nil }
         return Haven_V1_TokenInfo.with {
             $0.id = row["id"]
             $0.staffID = row["staff_id"]

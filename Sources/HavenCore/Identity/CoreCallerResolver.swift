@@ -23,9 +23,9 @@ public struct CoreCallerResolver: CallerResolver {
             let secret = authorization.hasPrefix("Bearer ") ? String(authorization.dropFirst(7)) : authorization
             let identity = try await cached(.token(hash: TokenSecret.hash(secret)), now: now) { db, key in
                 guard case .token(let hash) = key,
-                      let row = try Row.fetchOne(db, sql: """
+                      let row = try Row.fetchOne(db.cachedStatement(sql: """
                         SELECT staff_id, expires_at FROM tokens WHERE secret_hash = ? AND revoked_at IS NULL AND expires_at > ?
-                        """, arguments: [hash, now]) else {
+                        """), arguments: [hash, now]) else {
                     return IdentityCache.Identity(roles: [], validUntil: now + 1000, unauthenticated: true)
                 }
                 var identity = try Self.identity(staffID: row["staff_id"], db: db)
@@ -97,6 +97,6 @@ enum TokenSecret {
     }
 
     static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(secret.utf8)))
     }
 }

@@ -6,10 +6,10 @@ import HavenStorage
 /// SQL for staff notifications (codes and ids, never narrative).
 enum NotificationStore {
     static func insert(_ db: Database, recipient: String, kind: String, message: String, studentID: String?, subjectID: String?, node: String, at: Int64) throws {
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO notifications (id, recipient_id, kind, message, student_id, subject_id, created_at, origin_node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [RecordID.make(), recipient, kind, message, studentID, subjectID, at, node])
+            """, [RecordID.make(), recipient, kind, message, studentID, subjectID, at, node])
     }
 
     static func list(_ db: Database, recipient: String, unreadOnly: Bool) throws -> [Haven_V1_Notification] {
@@ -35,10 +35,10 @@ enum NotificationStore {
     static func markRead(_ db: Database, recipient: String, ids: [String], at: Int64) throws -> Int {
         var marked = 0
         for id in ids {
-            try db.execute(sql: """
+            try db.executeCached("""
                 INSERT OR IGNORE INTO notification_reads (notification_id, read_at)
                 SELECT id, ? FROM notifications WHERE id = ? AND recipient_id = ?
-                """, arguments: [at, id, recipient])
+                """, [at, id, recipient])
             marked += db.changesCount
         }
         return marked

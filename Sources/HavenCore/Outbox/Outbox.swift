@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HavenJSON
 import HavenPluginAPI
 import HavenStorage
 import Synchronization
@@ -56,18 +57,21 @@ public final class OutboxSignal: Sendable {
 /// SQL for the outbox: events written in the same transaction as the change.
 enum Outbox {
     static func publish(_ db: Database, _ event: NewEvent, node: String, at: Date, signal: OutboxSignal) throws -> Int64 {
-        let attributes = String(data: try JSONSerialization.data(withJSONObject: event.attributes, options: [.sortedKeys]), encoding: .utf8) ?? "{}"
-        try db.execute(sql: """
+        let attributes = JSONWriter.write(.object(event.attributes.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }), pretty: false)
+        try db.executeCached("""
             INSERT INTO outbox (id, type, occurred_at, student_id, school_id, subject_id, origin_node, attributes)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [RecordID.make(at: at), event.type, StoredTime.ms(at), event.studentID, event.schoolID, event.subjectID, node, attributes])
+            """, [RecordID.make(at: at), event.type, StoredTime.ms(at), event.studentID, event.schoolID, event.subjectID, node, attributes])
         let seq = db.lastInsertedRowID
         db.afterNextTransaction { _ in signal.notify() }
         return seq
     }
 
     static func event(_ row: Row) -> DomainEvent {
-        let attributes = (try? JSONSerialization.jsonObject(with: Data((row["attributes"] as String).utf8))) as? [String: String] ?? [:]
+        var attributes: [String: String] = [:]
+        if case .object(let members)? = try? JSONParser.parse(row["attributes"] as String) {
+            for (key, value) in members { if case .string(let text) = value { attributes[key] = text } }
+        }
         return DomainEvent(
             sequence: row["seq"], id: row["id"], type: row["type"], occurredAt: StoredTime.date(row["occurred_at"]),
             studentID: row["student_id"], schoolID: row["school_id"], subjectID: row["subject_id"],
@@ -84,21 +88,21 @@ enum Outbox {
         }
         sql += " ORDER BY seq LIMIT ?"
         arguments += [limit]
-        return try Row.fetchAll(db, sql: sql, arguments: arguments).map(event)
+        return try Row.fetchAll(db.statement(assembled: sql), arguments: arguments).map(event)
     }
 
     static func head(_ db: Database) throws -> Int64 {
-        try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM outbox") ?? 0
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT coalesce(max(seq), 0) FROM outbox")) ?? 0
     }
 
     static func cursor(_ db: Database, subscriber: String) throws -> Int64? {
-        try Int64.fetchOne(db, sql: "SELECT last_seq FROM outbox_cursors WHERE subscriber = ?", arguments: [subscriber])
+        try Int64.fetchOne(db.cachedStatement(sql: "SELECT last_seq FROM outbox_cursors WHERE subscriber = ?"), arguments: [subscriber])
     }
 
     static func setCursor(_ db: Database, subscriber: String, sequence: Int64, now: Int64) throws {
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO outbox_cursors (subscriber, last_seq, updated_at) VALUES (?, ?, ?)
             ON CONFLICT(subscriber) DO UPDATE SET last_seq = excluded.last_seq, updated_at = excluded.updated_at
-            """, arguments: [subscriber, sequence, now])
+            """, [subscriber, sequence, now])
     }
 }

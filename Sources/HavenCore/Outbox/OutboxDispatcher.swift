@@ -92,19 +92,33 @@ public final class OutboxDispatcher: Sendable {
             let cursor = try Outbox.cursor(db, subscriber: key) ?? 0
             return (cursor, try Outbox.events(db, after: cursor, types: types, limit: 100), try Outbox.head(db))
         }
-        for event in events {
-            try Task.checkCancellation()
-            try await subscriber.subscription.handle(event)
-            try await database.writer.write { db in
-                try Outbox.setCursor(db, subscriber: key, sequence: event.sequence, now: StoredTime.ms(Date()))
+        // Delivery is at least once: the cursor moves once per batch (and
+        // up to the last handled event when a handler fails), so a crash
+        // mid-batch re-delivers at most the rest of that batch. Subscribers are
+        // idempotent; one commit per batch instead of one per event keeps a
+        // busy outbox from queueing behind its own cursor.
+        var handled: Int64?
+        do {
+            for event in events {
+                try Task.checkCancellation()
+                try await subscriber.subscription.handle(event)
+                handled = event.sequence
             }
+        } catch {
+            if let handled { try await setCursor(key, handled) }
+            throw error
         }
+        if let handled { try await setCursor(key, handled) }
         // Nothing of this subscriber's types up to the head: move past the others.
         if events.isEmpty, head > cursor {
-            try await database.writer.write { db in
-                try Outbox.setCursor(db, subscriber: key, sequence: head, now: StoredTime.ms(Date()))
-            }
+            try await setCursor(key, head)
         }
         return events.count
+    }
+
+    private func setCursor(_ key: String, _ sequence: Int64) async throws {
+        try await database.writer.write { db in
+            try Outbox.setCursor(db, subscriber: key, sequence: sequence, now: StoredTime.ms(Date()))
+        }
     }
 }

@@ -180,15 +180,14 @@ struct OneRosterImport {
         // Schools.
         var schoolIDBySource: [String: String] = [:]
         var existingSchools: [String: (id: String, name: String, identifier: String, active: Bool)] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT id, source_id, name, identifier, active FROM schools WHERE source_id IS NOT NULL") {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT id, source_id, name, identifier, active FROM schools WHERE source_id IS NOT NULL")) {
             existingSchools[row["source_id"]] = (row["id"], row["name"], row["identifier"], row["active"])
         }
         for school in plan.schools {
             if let existing = existingSchools[school.sourceID] {
                 schoolIDBySource[school.sourceID] = existing.id
                 if existing.name != school.name || existing.identifier != school.identifier || !existing.active {
-                    try db.execute(sql: "UPDATE schools SET name = ?, identifier = ?, active = 1, updated_at = ? WHERE id = ?",
-                                   arguments: [school.name, school.identifier, now, existing.id])
+                    try db.executeCached("UPDATE schools SET name = ?, identifier = ?, active = 1, updated_at = ? WHERE id = ?", [school.name, school.identifier, now, existing.id])
                     counts.schoolsUpdated += 1
                 }
             } else {
@@ -201,14 +200,14 @@ struct OneRosterImport {
         }
         let importedSchools = Set(plan.schools.map(\.sourceID))
         for (source, existing) in existingSchools where !importedSchools.contains(source) && existing.active {
-            try db.execute(sql: "UPDATE schools SET active = 0, updated_at = ? WHERE id = ?", arguments: [now, existing.id])
+            try db.executeCached("UPDATE schools SET active = 0, updated_at = ? WHERE id = ?", [now, existing.id])
         }
 
         // Students.
         struct Existing { var id: String; var school: String; var given: String; var family: String; var preferred: String?; var grade: String; var birth: String?; var active: Bool }
         var existingStudents: [String: Existing] = [:]
         existingStudents.reserveCapacity(plan.students.count)
-        for row in try Row.fetchAll(db, sql: "SELECT id, source_id, school_id, given_name, family_name, preferred_name, grade, birth_date, active FROM students WHERE source_id IS NOT NULL") {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT id, source_id, school_id, given_name, family_name, preferred_name, grade, birth_date, active FROM students WHERE source_id IS NOT NULL")) {
             existingStudents[row["source_id"]] = Existing(
                 id: row["id"], school: row["school_id"], given: row["given_name"], family: row["family_name"],
                 preferred: row["preferred_name"], grade: row["grade"], birth: row["birth_date"], active: row["active"])
@@ -250,7 +249,7 @@ struct OneRosterImport {
         // Staff: new accounts take their roster role; existing ones keep the
         // roles Haven gave them, and get their schools from the roster.
         var existingStaff: [String: (id: String, name: String, email: String, active: Bool)] = [:]
-        for row in try Row.fetchAll(db, sql: "SELECT id, source_id, display_name, email, active FROM staff WHERE source_id IS NOT NULL") {
+        for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT id, source_id, display_name, email, active FROM staff WHERE source_id IS NOT NULL")) {
             existingStaff[row["source_id"]] = (row["id"], row["display_name"], row["email"], row["active"])
         }
         var seenStaff: Set<String> = []
@@ -260,8 +259,7 @@ struct OneRosterImport {
             if let e = existingStaff[member.sourceID] {
                 let oldSchools = try StaffStore.schools(db, staffID: e.id)
                 if e.name != member.displayName || e.email != member.email || e.active != member.active || oldSchools != Set(schools).sorted() {
-                    try db.execute(sql: "UPDATE staff SET display_name = ?, email = ?, active = ?, updated_at = ? WHERE id = ?",
-                                   arguments: [member.displayName, member.email, member.active, now, e.id])
+                    try db.executeCached("UPDATE staff SET display_name = ?, email = ?, active = ?, updated_at = ? WHERE id = ?", [member.displayName, member.email, member.active, now, e.id])
                     try StaffStore.setSchools(db, staffID: e.id, schoolIDs: schools)
                     if e.active && !member.active { counts.staffDeactivated += 1 } else { counts.staffUpdated += 1 }
                 }

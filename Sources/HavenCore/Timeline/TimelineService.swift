@@ -17,7 +17,7 @@ struct TimelineService {
                 let from = request.hasFrom ? request.from.ms : Int64.min
                 let to = request.hasTo ? request.to.ms : Int64.max
                 let contributors = core.timelineContributors.all
-                return try await core.perform(context) { db in
+                return try await core.read(context) { db, trail in
                     guard let studentRow = try StudentStore.row(db, id: request.studentID) else {
                         throw RPCError.notFound("there is no student \(request.studentID)")
                     }
@@ -50,23 +50,24 @@ struct TimelineService {
                         }
                     }
                     if decision.isFull {
+                        let iso = ISO8601DateFormatter()
                         for id in try AccessStore.grantIDs(db, studentID: student.id, granteeID: nil, includeEnded: true, now: 0) {
                             guard let grant = try AccessStore.grant(db, id: id) else { continue }
-                            let until = ISO8601DateFormatter().string(from: grant.expiresAt.date)
+                            let until = iso.string(from: grant.expiresAt.date)
                             entries.append(TimelineEntry(
                                 id: grant.id, kind: "grant", occurredAt: grant.createdAt.date,
                                 title: "\(grant.grantedByName) granted \(grant.granteeName) access\(grant.lawEnforcement ? " (law enforcement)" : "")",
                                 detail: "Purpose: \(grant.purpose). Until \(until)\(grant.hasRevokedAt ? "; revoked: \(grant.revokeReason)" : "").",
                                 recordID: grant.id, source: "core"))
                         }
-                        for id in try String.fetchAll(db, sql: "SELECT id FROM emergency_access WHERE student_id = ?", arguments: [student.id]) {
+                        for id in try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM emergency_access WHERE student_id = ?"), arguments: [student.id]) {
                             guard let e = try AccessStore.emergency(db, id: id) else { continue }
                             entries.append(TimelineEntry(
                                 id: e.id, kind: "emergency_access", occurredAt: e.createdAt.date,
                                 title: "\(e.staffName) opened emergency access", detail: "Reason: \(e.reason)", recordID: e.id, source: "core"))
                         }
                     } else {
-                        hidden += try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM grants WHERE student_id = ?) + (SELECT COUNT(*) FROM emergency_access WHERE student_id = ?)",
+                        hidden += try Int.fetchOne(db.cachedStatement(sql: "SELECT (SELECT COUNT(*) FROM grants WHERE student_id = ?) + (SELECT COUNT(*) FROM emergency_access WHERE student_id = ?)"),
                                                    arguments: [student.id, student.id]) ?? 0
                     }
                     for (_, contributor) in contributors {
@@ -75,8 +76,8 @@ struct TimelineService {
                     entries = entries
                         .filter { let ms = StoredTime.ms($0.occurredAt); return ms >= from && ms < to }
                         .sorted { ($0.occurredAt, $0.id) < ($1.occurredAt, $1.id) }
-                    try core.audit(AuditRecord(action: "timeline.read", studentID: student.id, recordIDs: entries.map(\.recordID),
-                                               fields: ["timeline"], purpose: decision.basis), context: context, db: db)
+                    trail.record(AuditRecord(action: "timeline.read", studentID: student.id, recordIDs: entries.map(\.recordID),
+                                             fields: ["timeline"], purpose: decision.basis))
                     return .with {
                         $0.student = StudentStore.message(studentRow)
                         $0.entries = entries.map { e in

@@ -49,9 +49,9 @@ enum DutyRota {
     }
 
     static func entries(_ db: Database, schoolID: String) throws -> [Entry] {
-        try Row.fetchAll(db, sql: """
+        try Row.fetchAll(db.cachedStatement(sql: """
             SELECT * FROM referrals_duty WHERE school_id = ? AND cleared_at IS NULL ORDER BY duty, fallback, created_at
-            """, arguments: [schoolID]).map { row in
+            """), arguments: [schoolID]).map { row in
             Entry(id: row["id"], schoolID: row["school_id"], duty: row["duty"], staffID: row["staff_id"],
                   days: (row["days"] as String).split(separator: ",").compactMap { Int($0) },
                   from: row["from_minute"], to: row["to_minute"], fallback: row["fallback"])
@@ -68,7 +68,7 @@ enum DutyRota {
         let minute = (parts.hour ?? 0) * 60 + (parts.minute ?? 0)
         let all = try entries(db, schoolID: schoolID).filter { $0.duty == duty }
         let active = try all.filter { entry in
-            try Bool.fetchOne(db, sql: "SELECT active FROM staff WHERE id = ?", arguments: [entry.staffID]) ?? false
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT active FROM staff WHERE id = ?"), arguments: [entry.staffID]) ?? false
         }
         let primary = active.filter { !$0.fallback && $0.covers(weekday: weekday, minute: minute) }.map(\.staffID)
         if !primary.isEmpty { return (unique(primary), false) }
@@ -76,14 +76,14 @@ enum DutyRota {
     }
 
     static func insert(_ db: Database, _ e: Entry, by: String, at: Int64, node: String) throws {
-        try db.execute(sql: """
+        try db.executeCached("""
             INSERT INTO referrals_duty (id, school_id, duty, staff_id, days, from_minute, to_minute, fallback, created_by, created_at, origin_node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [e.id, e.schoolID, e.duty, e.staffID, e.days.map(String.init).joined(separator: ","), e.from, e.to, e.fallback, by, at, node])
+            """, [e.id, e.schoolID, e.duty, e.staffID, e.days.map(String.init).joined(separator: ","), e.from, e.to, e.fallback, by, at, node])
     }
 
     static func clear(_ db: Database, id: String, at: Int64) throws -> Bool {
-        try db.execute(sql: "UPDATE referrals_duty SET cleared_at = ? WHERE id = ? AND cleared_at IS NULL", arguments: [at, id])
+        try db.executeCached("UPDATE referrals_duty SET cleared_at = ? WHERE id = ? AND cleared_at IS NULL", [at, id])
         return db.changesCount > 0
     }
 

@@ -101,8 +101,7 @@ final class ReferralEngine: Sendable {
             id: id, studentID: student.id, schoolID: student.schoolID, rule: rule.name, reason: reason(rule, event), priority: rule.priority.rawValue,
             eventID: event.id, eventType: event.type, sourceType: sourceType, sourceID: event.subjectID ?? event.id, createdAt: ms,
             acknowledgeBy: ms + Int64(rule.acknowledgeWithin * 1000), node: core.nodeID))
-        try db.execute(sql: "INSERT INTO referrals_raised_by (referral_id, staff_id) VALUES (?, ?)",
-                       arguments: [id, event.attributes["reporter_id"] ?? event.attributes["submitted_by"] ?? ""])
+        try db.executeCached("INSERT INTO referrals_raised_by (referral_id, staff_id) VALUES (?, ?)", [id, event.attributes["reporter_id"] ?? event.attributes["submitted_by"] ?? ""])
         for (index, step) in rule.escalation.enumerated() {
             try ReferralStore.addStep(db, referralID: id, step: index + 1, dueAt: ms + Int64(step.after * 1000),
                                       targets: step.targets.map(\.description).joined(separator: " "))
@@ -116,7 +115,7 @@ final class ReferralEngine: Sendable {
             level += 1
             let step = rule.escalation[level - 1]
             notes.append("nobody could be reached through \(rule.targets.map(\.description).joined(separator: ", ")); added the next step of the ladder now (\(step.targets.map(\.description).joined(separator: ", ")))")
-            try db.execute(sql: "UPDATE referrals_steps SET fired_at = ? WHERE referral_id = ? AND step = ?", arguments: [ms, id, level])
+            try db.executeCached("UPDATE referrals_steps SET fired_at = ? WHERE referral_id = ? AND step = ?", [ms, id, level])
             (recipients, _) = try resolve(db, step.targets, student: student, at: now)
         }
         if recipients.isEmpty {
@@ -201,7 +200,7 @@ final class ReferralEngine: Sendable {
                 try core.publish(NewEvent(type: "referral.overdue", studentID: studentID, schoolID: row["school_id"], subjectID: referralID,
                                           attributes: ["priority": row["priority"], "rule": row["rule"]]), db: db)
                 // The person who raised the concern is told.
-                if let raisedBy = try String.fetchOne(db, sql: "SELECT staff_id FROM referrals_raised_by WHERE referral_id = ?", arguments: [referralID]),
+                if let raisedBy = try String.fetchOne(db.cachedStatement(sql: "SELECT staff_id FROM referrals_raised_by WHERE referral_id = ?"), arguments: [referralID]),
                    !raisedBy.isEmpty {
                     try core.notify(staffID: raisedBy, kind: "referral.overdue",
                                     message: "Nobody has acknowledged referral \(referralID) about student \(studentID) in time; it is being escalated.",
@@ -232,9 +231,9 @@ final class ReferralEngine: Sendable {
     func escalate(_ db: Database, referralID: String, step: Int, now: Date, why: String) throws -> Notification? {
         let ms = StoredTime.ms(now)
         guard let row = try ReferralStore.row(db, id: referralID),
-              let stepRow = try Row.fetchOne(db, sql: "SELECT * FROM referrals_steps WHERE referral_id = ? AND step = ? AND fired_at IS NULL",
+              let stepRow = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM referrals_steps WHERE referral_id = ? AND step = ? AND fired_at IS NULL"),
                                              arguments: [referralID, step]) else { return nil }
-        try db.execute(sql: "UPDATE referrals_steps SET fired_at = ? WHERE referral_id = ? AND step = ?", arguments: [ms, referralID, step])
+        try db.executeCached("UPDATE referrals_steps SET fired_at = ? WHERE referral_id = ? AND step = ?", [ms, referralID, step])
         guard let student = try core.student(row["student_id"], db: db) else { return nil }
         let targets = (stepRow["targets"] as String).split(separator: " ").compactMap { Self.parseTarget(String($0)) }
         let (ids, notes) = try resolve(db, targets, student: student, at: now)

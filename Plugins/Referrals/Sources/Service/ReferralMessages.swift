@@ -44,10 +44,10 @@ enum ReferralMessages {
                 }
             }
             guard history else { return }
-            r.history = try Row.fetchAll(db, sql: """
+            r.history = try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT a.*, s.display_name FROM referrals_actions a LEFT JOIN staff s ON s.id = a.actor_id
                 WHERE a.referral_id = ? ORDER BY a.at, a.id
-                """, arguments: [id]).map { a in
+                """), arguments: [id]).map { a in
                 .with {
                     $0.id = a["id"]
                     $0.kind = a["kind"]
@@ -59,8 +59,8 @@ enum ReferralMessages {
                     $0.disposition = a["disposition"]
                 }
             }
-            r.external = try Row.fetchAll(db, sql: "SELECT * FROM referrals_external WHERE referral_id = ? ORDER BY created_at", arguments: [id]).map { e in
-                let updates = try Row.fetchAll(db, sql: "SELECT * FROM referrals_external_updates WHERE external_id = ? ORDER BY at", arguments: [e["id"] as String])
+            r.external = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM referrals_external WHERE referral_id = ? ORDER BY created_at"), arguments: [id]).map { e in
+                let updates = try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM referrals_external_updates WHERE external_id = ? ORDER BY at"), arguments: [e["id"] as String])
                 return .with {
                     $0.id = e["id"]
                     $0.provider = e["provider"]

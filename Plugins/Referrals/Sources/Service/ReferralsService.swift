@@ -21,9 +21,9 @@ struct ReferralsService {
         ServiceDefinition(name: Self.name, methods: [
             .unary("List", Haven_Referrals_V1_ListReferralsRequest.self, Haven_Referrals_V1_ListReferralsResponse.self, access: .staff, list),
             .unary("Get", Haven_Referrals_V1_GetReferralRequest.self, Referral.self, access: .staff) { request, context in
-                try await core.perform(context) { db in
+                try await core.read(context) { db, trail in
                     let row = try visible(db, request.referralID, context)
-                    try core.audit(AuditRecord(action: "referral.read", studentID: row["student_id"], recordIDs: [request.referralID]), context: context, db: db)
+                    trail.record(AuditRecord(action: "referral.read", studentID: row["student_id"], recordIDs: [request.referralID]))
                     return try ReferralMessages.referral(db, request.referralID, core: core, history: true)!
                 }
             },
@@ -65,7 +65,7 @@ struct ReferralsService {
                         try ReferralStore.setCurrent(db, id: row["id"], [("owner_id", ""), ("status", "open")])
                     }
                     // Reroute to the next step of the ladder now.
-                    if let step = try Int.fetchOne(db, sql: "SELECT min(step) FROM referrals_steps WHERE referral_id = ? AND fired_at IS NULL", arguments: [row["id"] as String]) {
+                    if let step = try Int.fetchOne(db.cachedStatement(sql: "SELECT min(step) FROM referrals_steps WHERE referral_id = ? AND fired_at IS NULL"), arguments: [row["id"] as String]) {
                         _ = try engine.escalate(db, referralID: row["id"], step: step, now: now, why: "declined by a recipient")
                     } else {
                         guard let student = try core.student(row["student_id"], db: db) else { return "referral.declined" }
@@ -128,9 +128,8 @@ struct ReferralsService {
                 return try await act(request.referralID, context, action: "referral.external") { db, row, me, ms in
                     try requireRecipient(db, row, me)
                     let id = RecordID.make()
-                    try db.execute(sql: "INSERT INTO referrals_external (id, referral_id, provider, sent_on, created_at, origin_node) VALUES (?, ?, ?, ?, ?, ?)",
-                                   arguments: [id, row["id"] as String, request.provider, sentOn, ms, core.nodeID])
-                    try db.execute(sql: "INSERT INTO referrals_external_updates (external_id, at, status, note, actor_id) VALUES (?, ?, 'sent', ?, ?)", arguments: [id, ms, request.note, me])
+                    try db.executeCached("INSERT INTO referrals_external (id, referral_id, provider, sent_on, created_at, origin_node) VALUES (?, ?, ?, ?, ?, ?)", [id, row["id"] as String, request.provider, sentOn, ms, core.nodeID])
+                    try db.executeCached("INSERT INTO referrals_external_updates (external_id, at, status, note, actor_id) VALUES (?, ?, 'sent', ?, ?)", [id, ms, request.note, me])
                     try ReferralStore.action(db, referralID: row["id"], kind: "external", actor: me, at: ms, note: "referred to \(request.provider) on \(sentOn)", node: core.nodeID)
                     return "referral.external"
                 }
@@ -141,11 +140,10 @@ struct ReferralsService {
                 }
                 return try await act(request.referralID, context, action: "referral.external", publish: false) { db, row, me, ms in
                     try requireRecipient(db, row, me)
-                    guard try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM referrals_external WHERE id = ? AND referral_id = ?)", arguments: [request.externalID, row["id"] as String]) == true else {
+                    guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM referrals_external WHERE id = ? AND referral_id = ?)"), arguments: [request.externalID, row["id"] as String]) == true else {
                         throw RPCError.notFound("referral \(row["id"] as String) has no external referral \(request.externalID)")
                     }
-                    try db.execute(sql: "INSERT INTO referrals_external_updates (external_id, at, status, note, actor_id) VALUES (?, ?, ?, ?, ?)",
-                                   arguments: [request.externalID, ms, request.status, request.note, me])
+                    try db.executeCached("INSERT INTO referrals_external_updates (external_id, at, status, note, actor_id) VALUES (?, ?, ?, ?, ?)", [request.externalID, ms, request.status, request.note, me])
                     return "referral.external"
                 }
             },
@@ -218,7 +216,7 @@ struct ReferralsService {
 
     private func isRecipient(_ db: Database, _ row: Row, _ me: String) throws -> Bool {
         if (row["owner_id"] as String) == me { return true }
-        return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM referrals_recipients WHERE referral_id = ? AND staff_id = ?)",
+        return try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM referrals_recipients WHERE referral_id = ? AND staff_id = ?)"),
                                  arguments: [row["id"] as String, me]) ?? false
     }
 
@@ -250,7 +248,7 @@ struct ReferralsService {
 
     @Sendable func list(_ request: Haven_Referrals_V1_ListReferralsRequest, _ context: CallContext) async throws -> Haven_Referrals_V1_ListReferralsResponse {
         let now = StoredTime.ms(core.clock.now())
-        return try await core.perform(context) { db in
+        return try await core.read(context) { db, trail in
             let me = context.caller.staffID!
             var clauses: [String] = []
             var arguments: StatementArguments = []
@@ -286,12 +284,12 @@ struct ReferralsService {
             var ids: [String] = []
             for row in rows {
                 let id: String = row["id"]
-                let isRecipient = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM referrals_recipients WHERE referral_id = ? AND staff_id = ?)", arguments: [id, me]) ?? false
+                let isRecipient = try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM referrals_recipients WHERE referral_id = ? AND staff_id = ?)"), arguments: [id, me]) ?? false
                 let onIt = (row["owner_id"] as String) == me || isRecipient
                 let sees = onIt ? true : try core.access(for: context.caller, studentID: row["student_id"], db: db).isFull
                 if sees { ids.append(id) }
             }
-            try core.audit(AuditRecord(action: "referral.list", recordIDs: ids), context: context, db: db)
+            trail.record(AuditRecord(action: "referral.list", recordIDs: ids))
             return .with { $0.referrals = ids.compactMap { try? ReferralMessages.referral(db, $0, core: core, history: false) } }
         }
     }

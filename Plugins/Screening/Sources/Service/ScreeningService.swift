@@ -46,18 +46,18 @@ struct ScreeningService {
             },
             .unary("Submit", Haven_Screening_V1_SubmitRequest.self, Haven_Screening_V1_Administration.self, access: .staff, submit),
             .unary("Get", Haven_Screening_V1_GetAdministrationRequest.self, Haven_Screening_V1_Administration.self, access: .staff) { request, context in
-                try await core.perform(context) { db in
+                try await core.read(context) { db, trail in
                     let (row, instrument) = try administration(db, request.administrationID, context)
-                    try core.audit(AuditRecord(action: "screening.read", studentID: row.studentID, recordIDs: [row.id], fields: ["answers", "result"]), context: context, db: db)
+                    trail.record(AuditRecord(action: "screening.read", studentID: row.studentID, recordIDs: [row.id], fields: ["answers", "result"]))
                     return try message(db, row.id, instrument)
                 }
             },
             .unary("List", Haven_Screening_V1_ListAdministrationsRequest.self, Haven_Screening_V1_ListAdministrationsResponse.self, access: .staff) { request, context in
-                try await core.perform(context) { db in
+                try await core.read(context) { db, trail in
                     guard let student = try core.student(request.studentID, db: db) else { throw RPCError.notFound("there is no student \(request.studentID)") }
                     _ = try core.requireAccess(context.caller, studentID: student.id, db: db)
                     let ids = try ScreeningStore.administrationIDs(db, studentID: student.id, status: request.status.isEmpty ? nil : request.status)
-                    try core.audit(AuditRecord(action: "screening.list", studentID: student.id, recordIDs: ids, fields: ["result"]), context: context, db: db)
+                    trail.record(AuditRecord(action: "screening.list", studentID: student.id, recordIDs: ids, fields: ["result"]))
                     return .with { r in
                         r.administrations = ids.compactMap { id in
                             guard let row = try? ScreeningStore.administration(db, id: id),

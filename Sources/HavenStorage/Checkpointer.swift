@@ -1,0 +1,44 @@
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+
+/// Copies the WAL back into the database file from its own connection every
+/// half second, so no commit ever pays for it. SQLite's automatic checkpoint runs inside
+/// whichever commit crosses the threshold — a stall of milliseconds for an
+/// unlucky caller; a checkpoint needs only the checkpoint lock, so here it
+/// runs beside the writer and the readers. The writer's automatic
+/// checkpoint is turned off (see HavenDatabase.open).
+final class Checkpointer: @unchecked Sendable {  // the timer is only started and cancelled
+    private let queue: DatabaseQueue
+    private let logger: Logger
+    private let timer: DispatchSourceTimer
+
+    init(path: String, logger: Logger) throws {
+        var configuration = Configuration()
+        configuration.label = "haven.checkpointer"
+        configuration.busyMode = .timeout(1)
+        queue = try DatabaseQueue(path: path, configuration: configuration)
+        self.logger = logger
+        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "haven.checkpointer"))
+        timer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
+        timer.setEventHandler { [weak self] in self?.checkpointIfNeeded() }
+        timer.resume()
+    }
+
+    private func checkpointIfNeeded() {
+        do {
+            // Passive: copy what no reader still needs; never wait, never block.
+            try queue.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            // Another checkpoint is running (the writer's, at close): next time.
+        } catch {
+            logger.warning("background checkpoint failed; the WAL will be checkpointed later", metadata: ["error": "\(error)"])
+        }
+    }
+
+    func stop() {
+        timer.cancel()
+        try? queue.close()
+    }
+}
