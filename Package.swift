@@ -140,7 +140,9 @@ let package = Package(
         ]),
         .testTarget(name: "HavenScreeningTests", dependencies: ["HavenScreening", "HavenJSON", "HavenWire"]),
         .testTarget(name: "HavenReportingTests", dependencies: ["HavenReporting"]),
-        .testTarget(name: "HavenLiveTests", dependencies: ["HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", protobuf]),
+        .testTarget(name: "HavenLiveTests", dependencies: [
+            "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", "HavenScreeningProto", protobuf, grdb,
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -111,8 +111,8 @@ public final class CoreModule: CoreServices {
         let caller = context.caller
         try AuditLog.append(db, AuditEntryData(
             id: RecordID.make(), at: StoredTime.ms(clock.now()),
-            actorID: caller.staffID ?? caller.peer.map { "uid:\($0.uid)" } ?? "anonymous",
-            actorName: caller.displayName ?? "", actorRoles: caller.roles.sorted().map(\.rawValue).joined(separator: ","),
+            actorID: caller.staffID ?? caller.inactiveStaffID ?? caller.peer.map { "uid:\($0.uid)" } ?? "anonymous",
+            actorName: caller.inactiveStaffID == nil ? caller.displayName ?? "" : "\(caller.displayName ?? "") (deactivated)", actorRoles: caller.roles.sorted().map(\.rawValue).joined(separator: ","),
             action: record.action, studentID: record.studentID ?? "", recordIDs: record.recordIDs.joined(separator: ","),
             fields: record.fields.joined(separator: ","), purpose: record.purpose, outcome: record.outcome,
             method: context.call.fullMethod, node: nodeID))

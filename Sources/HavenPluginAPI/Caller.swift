@@ -32,10 +32,13 @@ public struct Caller: Sendable, Equatable {
     public var roles: Set<Role>
     /// Why the caller has no staff identity (not linked, deactivated), for messages.
     public var accountNote: String?
+    /// The deactivated staff account a token or uid still names: it grants
+    /// nothing, but the audit log says whose it was.
+    public var inactiveStaffID: String?
 
     public init(
         peer: PeerCredentials?, authMethod: AuthMethod, staffID: String? = nil, displayName: String? = nil,
-        roles: Set<Role> = [], accountNote: String? = nil
+        roles: Set<Role> = [], accountNote: String? = nil, inactiveStaffID: String? = nil
     ) {
         self.peer = peer
         self.authMethod = authMethod
@@ -43,6 +46,7 @@ public struct Caller: Sendable, Equatable {
         self.displayName = displayName
         self.roles = roles
         self.accountNote = accountNote
+        self.inactiveStaffID = inactiveStaffID
     }
 
     public func has(_ role: Role) -> Bool { roles.contains(role) }

@@ -15,12 +15,15 @@ public final class HavenDatabase: Sendable {
     public let pool: DatabasePool
     public let path: String
     public let writer: DurableWriter
+    /// Whether open ran `PRAGMA quick_check`: false only after a clean shutdown left the file untouched.
+    public let checkedIntegrityAtOpen: Bool
     private let logger: Logger
     private let checkpointer = Mutex<Checkpointer?>(nil)
 
-    private init(pool: DatabasePool, path: String, logger: Logger) {
+    private init(pool: DatabasePool, path: String, checkedIntegrityAtOpen: Bool, logger: Logger) {
         self.pool = pool
         self.path = path
+        self.checkedIntegrityAtOpen = checkedIntegrityAtOpen
         self.logger = logger
         self.writer = DurableWriter(pool: pool, logger: logger)
     }
@@ -43,21 +46,26 @@ public final class HavenDatabase: Sendable {
             // Checkpoints run in the background (Checkpointer), never inside a commit.
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
         }
+        // Read before opening: opening the pool itself touches the file.
+        let shutDownCleanly = CleanShutdownMarker.consume(databasePath: path)
         let pool: DatabasePool
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
             throw StorageError("could not open the database \(path): \(error)")
         }
-        let database = HavenDatabase(pool: pool, path: path, logger: logger)
+        let database = HavenDatabase(pool: pool, path: path, checkedIntegrityAtOpen: !shutDownCleanly, logger: logger)
         do {
             // After a clean shutdown the file is exactly as havend left it and
             // the check is skipped (on a large database it takes seconds);
             // after a crash, a power cut or a copy, it runs before anything else.
-            if CleanShutdownMarker.consume(databasePath: path) {
-                logger.debug("clean shutdown: skipping the start-up integrity check")
+            if shutDownCleanly {
+                logger.info("the last shutdown was clean: start-up integrity check skipped")
             } else {
+                let started = ContinuousClock.now
                 try database.checkIntegrity()
+                logger.info("start-up integrity check passed (the last shutdown was not clean, or this is a new or copied file)",
+                            metadata: ["took": "\(ContinuousClock.now - started)"])
             }
             try database.checkVersion(knownMigrations: knownMigrations)
             for set in plan { try database.migrate(set) }

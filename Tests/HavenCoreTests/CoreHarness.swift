@@ -116,6 +116,13 @@ final class CoreHarness: @unchecked Sendable {
             $0.studentIds = studentIDs
         })
     }
+
+    func unassignCaseload(_ staffID: String, _ studentIDs: [String]) async throws {
+        let _: Haven_V1_CaseloadResponse = try await admin.unary("haven.v1.Staff", "UnassignCaseload", Haven_V1_CaseloadRequest.with {
+            $0.staffID = staffID
+            $0.studentIds = studentIDs
+        })
+    }
 }
 
 extension RPCClient {

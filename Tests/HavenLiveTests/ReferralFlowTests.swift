@@ -8,31 +8,9 @@ import Testing
 /// Routing end to end against real havend processes: the ASQ path, and
 /// deadlines that survive SIGKILL.
 @Suite(.serialized) struct ReferralFlowTests {
-    /// A daemon with a roster, an on-duty counselor, a designated lead and a teacher; returns tokens by name.
-    func school(_ daemon: DaemonProcess) async throws -> [String: String] {
-        for (name, text) in SyntheticRoster.make(schools: 1, studentsPerSchool: 3).files { _ = try daemon.directory.write("roster/\(name)", text) }
-        guard try await daemon.cli(["roster", "import", daemon.directory.file("roster")]).status == 0 else { throw TestFailure("import") }
-        func json(_ args: [String]) async throws -> [String: Any] {
-            let r = try await daemon.cli(args + ["--output", "json"])
-            guard r.status == 0 else { throw TestFailure("\(args): \(r.stderr)") }
-            return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-        }
-        let school = ((try await json(["student", "show", "stu-1-1"]))["student"] as! [String: Any])["schoolId"] as! String
-        var tokens: [String: String] = [:]
-        for (name, role) in [("counselor", "counselor"), ("lead", "administrator"), ("teacher", "teacher")] {
-            let id = ((try await json(["staff", "add", "--name", name, "--role", role, "--school", school]))["staff"] as! [String: Any])["id"] as! String
-            tokens[name] = (try await json(["token", "create", "--staff", id, "--name", "t"]))["secret"] as? String
-            if name != "teacher" {
-                _ = try await json(["duty", "set", "--school", school, "--duty", name == "counselor" ? "counselor" : "designated_lead", "--staff", id])
-            }
-            if name == "counselor" { _ = try await daemon.cli(["caseload", "add", "--staff", id, "stu-1-1", "stu-1-2", "stu-1-3"]) }
-        }
-        return tokens
-    }
-
     @Test func anASQWithQuestionFiveYesReachesTheOnDutyCounselorWithinASecond() async throws {
         let daemon = try await DaemonProcess().start()
-        let tokens = try await school(daemon)
+        let tokens = try await daemon.seedSchool()
         let counselor = try await daemon.client(metadata: [("authorization", "Bearer \(tokens["counselor"]!)")])
         let start: Haven_Screening_V1_Administration = try await counselor.unary("haven.screening.v1.Screening", "Start", Haven_Screening_V1_StartRequest.with {
             $0.studentID = "stu-1-2"; $0.instrumentID = "asq"; $0.reason = "said they want to die"
@@ -74,7 +52,7 @@ import Testing
             """)
         let config = try directory.write("havend.toml", "[plugins]\nenabled = [\"screening\", \"referrals\"]\n[plugins.referrals]\nrules = \"\(rules)\"\n")
         let daemon = try await DaemonProcess(arguments: ["--config", config], directory: directory).start()
-        let tokens = try await school(daemon)
+        let tokens = try await daemon.seedSchool()
         let added = try await daemon.cli(["concern", "add", "--student", "stu-1-1", "--category", "self_harm_suicide", "--severity", "imminent",
                                           "--narrative", "Said goodbye to friends", "--told-lead", "yes"], environment: ["HAVEN_TOKEN": tokens["teacher"]!])
         #expect(added.status == 0, "\(added.stderr)")

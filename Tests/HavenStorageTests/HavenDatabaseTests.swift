@@ -72,6 +72,37 @@ import Testing
         } throws: { "\($0)".contains("core/0002-later") }
     }
 
+    @Test func theIntegrityCheckIsSkippedOnlyAfterACleanShutdownLeftTheFileUntouched() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("h.sqlite")
+        func open() throws -> HavenDatabase {
+            try HavenDatabase.open(path: path, migrations: [core()], knownMigrations: Set(core().identifiers), logger: logger)
+        }
+        let created = try open()
+        #expect(created.checkedIntegrityAtOpen, "a new file is checked")
+        try created.pool.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('a')") }
+        try created.close()
+        #expect(FileManager.default.fileExists(atPath: path + ".clean"))
+
+        let afterCleanClose = try open()
+        #expect(!afterCleanClose.checkedIntegrityAtOpen, "a clean shutdown skips the check")
+        #expect(!FileManager.default.fileExists(atPath: path + ".clean"), "the marker is used once")
+        try afterCleanClose.pool.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('b')") }
+        // No close: as after a crash, there is no marker.
+        try afterCleanClose.pool.close()
+        let afterCrash = try open()
+        #expect(afterCrash.checkedIntegrityAtOpen, "no clean shutdown: checked")
+        try afterCrash.close()
+
+        // A file changed after the clean shutdown (restored, copied, edited) is checked.
+        let other = try DatabaseQueue(path: path)
+        try other.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('c')") }
+        try other.close()
+        let afterEdit = try open()
+        #expect(afterEdit.checkedIntegrityAtOpen, "a file changed since the clean shutdown is checked")
+        try afterEdit.close()
+    }
+
     @Test func refusesADamagedFile() throws {
         let dir = TemporaryDirectory()
         let path = dir.file("h.sqlite")

@@ -34,6 +34,10 @@ public final class AccessPolicy: Sendable {
             return AccessDecision(scope: .none, basis: "", explanation: "there is no student \(studentID)")
         }
         let nowMS = StoredTime.ms(now)
+        // An analyst sees aggregates only: no grant, assignment or emergency opens a record to them.
+        if caller.roles.subtracting([.analyst]).isEmpty {
+            return AccessDecision(scope: .none, basis: "", explanation: try denialExplanation(caller, student, db))
+        }
 
         // 1. Role scope, broadest first.
         let scopes = Set(caller.roles.map { settings.scope(of: $0) })

@@ -98,6 +98,9 @@ struct AccessService {
             guard let grantee = try StaffStore.record(db, id: request.granteeID), grantee.active else {
                 throw RPCError.notFound("there is no active staff member \(request.granteeID)")
             }
+            if grantee.roles.subtracting([.analyst]).isEmpty {
+                throw RPCError.failedPrecondition("\(grantee.displayName) is an analyst; analysts see aggregate reports only, so a grant would open nothing")
+            }
             let lawEnforcement = grantee.roles.contains(.sro)
             let leReason = request.lawEnforcementReason.trimmingCharacters(in: .whitespacesAndNewlines)
             if lawEnforcement, leReason.isEmpty {

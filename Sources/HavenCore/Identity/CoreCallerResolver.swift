@@ -68,14 +68,16 @@ public struct CoreCallerResolver: CallerResolver {
     private static func identity(staffID: String, db: Database) throws -> IdentityCache.Identity {
         guard let record = try StaffStore.record(db, id: staffID), record.active else {
             let name = try StaffStore.record(db, id: staffID)?.displayName ?? staffID
-            return IdentityCache.Identity(roles: [], accountNote: "the staff account \(name) is deactivated; ask an administrator")
+            return IdentityCache.Identity(displayName: name, roles: [], accountNote: "the staff account \(name) is deactivated; ask an administrator",
+                                          inactiveStaffID: staffID)
         }
         return IdentityCache.Identity(staffID: record.id, displayName: record.displayName, roles: record.roles)
     }
 
     private static func caller(_ identity: IdentityCache.Identity, peer: PeerCredentials?, method: Caller.AuthMethod) -> Caller {
         guard let staffID = identity.staffID else {
-            return Caller(peer: peer, authMethod: method, accountNote: identity.accountNote)
+            return Caller(peer: peer, authMethod: method, displayName: identity.displayName, accountNote: identity.accountNote,
+                          inactiveStaffID: identity.inactiveStaffID)
         }
         return Caller(peer: peer, authMethod: method, staffID: staffID, displayName: identity.displayName, roles: identity.roles)
     }

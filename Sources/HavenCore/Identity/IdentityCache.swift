@@ -20,6 +20,7 @@ public final class IdentityCache: Sendable {
         var displayName: String?
         var roles: Set<Role>
         var accountNote: String?
+        var inactiveStaffID: String?
         /// Tokens expire with time as well as by revocation (ms since 1970).
         var validUntil: Int64?
         var unauthenticated: Bool = false

@@ -1,0 +1,64 @@
+import Foundation
+import HavenTestSupport
+import Testing
+
+/// haven-bench at its smoke scale: every step of the benchmark (synthetic
+/// district, OneRoster import, baselines in C and Go, a real havend) runs and
+/// every figure comes out with its baseline. It checks that the benchmark
+/// works, never how fast anything is: speed is judged by the release run's
+/// ratios (Docs/performance.md), not by timed tests.
+@Suite struct BenchmarkSmokeTests {
+    struct Report: Decodable {
+        struct Figure: Decodable {
+            var name: String
+            var value: Double
+            var unit: String
+            var baselineName: String?
+            var baseline: Double?
+        }
+        var scale: String
+        var figures: [Figure]
+    }
+
+    @Test func theBenchmarkRunsEveryFigureBesideItsBaseline() async throws {
+        let scratch = TemporaryDirectory(prefix: "haven-bench-smoke")
+        let json = scratch.file("figures.json")
+        var environment = ProcessInfo.processInfo.environment
+        environment["HAVEN_BIN_DIR"] = Binaries.directory
+        let result = try await run(Binaries.directory + "/haven-bench",
+                                   ["--smoke", "--json", json, "--source-root", Binaries.packageRoot],
+                                   environment: environment, timeout: .seconds(600))
+        try #require(result.status == 0, "haven-bench --smoke failed:\n\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("figure"), "the table is printed")
+
+        let report = try JSONDecoder().decode(Report.self, from: Data(contentsOf: URL(fileURLWithPath: json)))
+        #expect(report.scale == "smoke")
+        let names = report.figures.map(\.name)
+        // Every figure the issue asks for, each compared with a baseline from the same run.
+        let compared = [
+            "Health round trip p50 vs echo", "Health round trip p99 vs echo",
+            "Health throughput, 64 in flight on 4 connections",
+            "durable concern creation, 64 concurrent writers",
+            "student timeline read p99 (Timeline/Get)",
+            "concerns report (Reports/Run, JSON)", "screening report (Reports/Run, JSON)",
+            "referrals report (Reports/Run, JSON)", "caseload report (Reports/Run, JSON)",
+        ]
+        for name in compared {
+            let figure = report.figures.first { $0.name == name }
+            #expect(figure != nil, "missing figure \(name) in \(names)")
+            if let figure {
+                #expect(figure.value > 0, "\(name) measured nothing")
+                #expect((figure.baseline ?? 0) > 0, "\(name) has no baseline")
+            }
+        }
+        // containerd's ttrpc is compared when Go and Debian's ttrpc are installed (install-test-deps does).
+        if FileManager.default.fileExists(atPath: "/usr/share/gocode/src/github.com/containerd/ttrpc") {
+            let ttrpc = report.figures.first { $0.name == "Health round trip p50 vs ttrpc" }
+            #expect((ttrpc?.baseline ?? 0) > 0, "the ttrpc baseline did not run")
+        }
+        // Absolute figures: import, start, memory.
+        for prefix in ["OneRoster import of", "start to first answered Hello", "havend resident memory, idle after start"] {
+            #expect(names.contains { $0.hasPrefix(prefix) }, "missing figure \(prefix)…")
+        }
+    }
+}
