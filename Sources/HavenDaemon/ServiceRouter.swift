@@ -1,5 +1,6 @@
 import HavenPluginAPI
 import HavenRPCServer
+import HavenStorage
 import HavenWire
 import Logging
 
@@ -44,13 +45,24 @@ final class ServiceRouter: RPCDispatcher {
         case .unary(let handler):
             return .unary({ [self] call in
                 let context = try await self.context(for: call, definition)
-                return try await handler(call.payload, context)
+                return try await Self.reportingStorageFaults { try await handler(call.payload, context) }
             }, definition.startsOnEventLoop ? .startOnEventLoop : .task)
         case .serverStreaming(let handler):
             return .serverStreaming { [self] call, writer in
                 let context = try await self.context(for: call, definition)
-                try await handler(call.payload, context, writer)
+                try await Self.reportingStorageFaults { try await handler(call.payload, context, writer) }
             }
+        }
+    }
+
+    /// A full, read-only or failing disk reaches the caller as a status that
+    /// says so (RESOURCE_EXHAUSTED for a full disk, UNAVAILABLE otherwise),
+    /// not as an internal error.
+    private static func reportingStorageFaults<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let fault as StorageFault {
+            throw RPCError(fault.kind == .diskFull ? .resourceExhausted : .unavailable, fault.description)
         }
     }
 

@@ -75,7 +75,7 @@ public final class DurableWriter: Sendable {
                             return .commit
                         }
                         return value!
-                    }
+                    }.mapError(StorageFault.classify)
                     outcome.withLock { $0 = result }
                 },
                 finish: { commitError in
@@ -123,7 +123,7 @@ public final class DurableWriter: Sendable {
                 }
             } catch {
                 logger.error("write transaction failed to commit", metadata: ["error": "\(error)", "writes": "\(batch.count)"])
-                commitError = error
+                commitError = StorageFault.classify(error)
             }
             let scheduleFlush = state.withLock { state -> Bool in
                 if full && commitError == nil {

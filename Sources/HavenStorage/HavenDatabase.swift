@@ -52,7 +52,10 @@ public final class HavenDatabase: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
         } catch {
-            throw StorageError("could not open the database \(path): \(error)")
+            if let fault = StorageFault.classify(error) as? StorageFault, fault.kind == .readOnly {
+                throw StorageError("could not open the database \(path): it is read-only (a read-only mount, or file permissions); havend must be able to write it. Make it writable and start again: nothing in it was changed")
+            }
+            throw StorageError("could not open the database \(path): \(StorageFault.classify(error))")
         }
         let database = HavenDatabase(pool: pool, path: path, checkedIntegrityAtOpen: !shutDownCleanly, logger: logger)
         do {

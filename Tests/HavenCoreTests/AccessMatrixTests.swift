@@ -17,7 +17,7 @@ import Testing
 /// in Docs/protocol.md and the daemon's own `Access/Matrix` — never written
 /// out here, so a method without a documented entry, or behaviour that
 /// drifts from the documents, fails. Every refusal must leave an audit entry.
-@Suite(.serialized) struct AccessMatrixTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct AccessMatrixTests {
     /// Who may call a method, as the protocol docs' table says.
     enum Documented: Equatable {
         case anyone, staff

@@ -7,7 +7,7 @@ import Testing
 /// every figure comes out with its baseline. It checks that the benchmark
 /// works, never how fast anything is: speed is judged by the release run's
 /// ratios (Docs/performance.md), not by timed tests.
-@Suite struct BenchmarkSmokeTests {
+@Suite(.timeLimit(.minutes(10))) struct BenchmarkSmokeTests {
     struct Report: Decodable {
         struct Figure: Decodable {
             var name: String

@@ -19,7 +19,7 @@ import Testing
 ///
 /// The suite runs a short version; `HAVEN_CRASH_KILLS=200 Scripts/test
 /// --filter CrashDurabilityTests` runs a long one (Docs/reliability.md).
-@Suite struct CrashDurabilityTests {
+@Suite(.timeLimit(.minutes(10))) struct CrashDurabilityTests {
     static var kills: Int { Int(ProcessInfo.processInfo.environment["HAVEN_CRASH_KILLS"] ?? "") ?? 6 }
 
     /// What the daemon acknowledged, and what the clients attempted.

@@ -14,7 +14,7 @@ import Testing
 /// past the per-connection limit. Each time another client must still be
 /// served, memory must stay bounded, and refusals must be RESOURCE_EXHAUSTED.
 /// Nothing here is timed; bounds are on memory and on outcomes.
-@Suite(.serialized) struct LoadTests {
+@Suite(.serialized, .timeLimit(.minutes(2))) struct LoadTests {
     static func daemon(limits: String = "") async throws -> DaemonProcess {
         let directory = TemporaryDirectory(prefix: "load")
         let config = try directory.write("havend.toml", "[limits]\n\(limits)\n")
