@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // Haven: a local-first student-wellbeing daemon (havend), its CLI (haven) and plugins.
 // Module map and what each one owns: Docs/architecture.md.
+import Foundation
 import PackageDescription
 
 let nio: [Target.Dependency] = [
@@ -119,6 +120,14 @@ let package = Package(
         ]),
         .executableTarget(name: "haven-bench", dependencies: ["HavenBenchmarks", argumentParser, logging]),
 
+        // What the fuzzers attack, callable without libFuzzer: Fuzz/ builds
+        // the fuzzers on it, and the tests replay the corpus through it.
+        .target(name: "HavenFuzzing", dependencies: [
+            "HavenConfig", "HavenCore", "HavenDaemon", "HavenPluginAPI", "HavenProto", "HavenRPCServer", "HavenWire",
+            "HavenScreening", "HavenScreeningProto", "HavenReferrals", "HavenReferralsProto", "HavenReporting", "HavenReportingProto",
+            protobuf, .product(name: "NIOEmbedded", package: "swift-nio"),
+        ] + nio),
+
         .target(name: "HavenTestSupport", dependencies: ["HavenRPCClient", "HavenProto", "HavenWire", "HavenPluginAPI"], path: "Tests/HavenTestSupport"),
 
         .testTarget(name: "HavenWireTests", dependencies: [
@@ -137,6 +146,7 @@ let package = Package(
         .testTarget(name: "HavenCoreTests", dependencies: [
             "HavenDaemon", "HavenCore", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", grdb, protobuf, logging,
             "HavenScreening", "HavenScreeningProto", "HavenReferrals", "HavenReferralsProto", "HavenReporting", "HavenReportingProto",
+            "HavenFuzzing",
         ]),
         .testTarget(name: "HavenScreeningTests", dependencies: ["HavenScreening", "HavenJSON", "HavenWire"]),
         .testTarget(name: "HavenReportingTests", dependencies: ["HavenReporting"]),
@@ -146,3 +156,14 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// libFuzzer executables (Fuzz/Sources), one per HavenFuzzing target. They
+// have no main of their own, so they exist only when Scripts/fuzz builds
+// them with --sanitize=fuzzer (it sets HAVEN_FUZZ=1).
+if ProcessInfo.processInfo.environment["HAVEN_FUZZ"] == "1" {
+    for name in ["FuzzFrames", "FuzzRequests", "FuzzOneRoster", "FuzzQuestionnaire", "FuzzRoutingRules", "FuzzConfig"] {
+        package.targets.append(.executableTarget(name: name, dependencies: ["HavenFuzzing"], path: "Fuzz/Sources/\(name)"))
+        package.products.append(.executable(name: name, targets: [name]))
+    }
+}
+

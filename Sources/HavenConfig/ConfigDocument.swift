@@ -10,6 +10,9 @@ public struct ConfigDocument: Sendable {
 
     /// Parses TOML text. A syntax error is reported with its line and column.
     public init(text: String, name: String) throws(ConfigError) {
+        if let (line, column, message) = TOMLPrecheck.problem(text) {
+            throw ConfigError(issues: [ConfigIssue(file: name, line: line, key: "", message: "not valid TOML at column \(column): \(message)")])
+        }
         let table: TOMLTable
         do {
             table = try TOMLTable(string: text)

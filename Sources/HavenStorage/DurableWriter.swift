@@ -39,15 +39,20 @@ public final class DurableWriter: Sendable {
     private struct State {
         var waiting: [Entry] = []
         var draining = false
-        /// Deferred commits not yet synced by a full commit or a flush.
-        var unsynced = false
+        /// Deferred batches committed so far, and how many of them a full
+        /// commit or a flush has synced.
+        var deferredCommitted: UInt64 = 0
+        var deferredSynced: UInt64 = 0
         var flushScheduled = false
+        var unsynced: Bool { deferredSynced < deferredCommitted }
     }
 
     private let pool: DatabasePool
     private let logger: Logger
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "haven.durable-writer")
+    /// Flushes fsync the WAL here, so commits never wait behind one.
+    private let flushQueue = DispatchQueue(label: "haven.durable-writer.flush")
     /// Touched only on `queue`: the connection's current `synchronous` mode.
     private nonisolated(unsafe) var connectionIsFull = true
     /// Upper bound on one batch, so one commit's latency stays bounded.
@@ -127,16 +132,17 @@ public final class DurableWriter: Sendable {
             }
             let scheduleFlush = state.withLock { state -> Bool in
                 if full && commitError == nil {
-                    state.unsynced = false
+                    // Its fsync covered every deferred commit before it.
+                    state.deferredSynced = state.deferredCommitted
                 } else if !full {
-                    state.unsynced = true
+                    state.deferredCommitted += 1
                 }
                 guard state.unsynced, !state.flushScheduled else { return false }
                 state.flushScheduled = true
                 return true
             }
             if scheduleFlush {
-                queue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
+                flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
             }
             for entry in batch { entry.finish(commitError) }
         }
@@ -144,25 +150,33 @@ public final class DurableWriter: Sendable {
 
     /// Syncs deferred commits that no full commit has synced since.
     private func flush() {
-        let needed = state.withLock { state -> Bool in
+        // Commits counted here have finished writing their WAL frames.
+        let target = state.withLock { state -> UInt64? in
             state.flushScheduled = false
-            return state.unsynced
+            return state.unsynced ? state.deferredCommitted : nil
         }
-        guard needed else { return }
+        guard let target else { return }
         // The deferred commits are frames in the WAL file's page cache: an
         // fsync of that file puts them on disk, without a checkpoint (which a
-        // long-running reader could hold back) and without a transaction.
+        // long-running reader could hold back) and without a transaction. It
+        // runs beside the writer: commits go on while the disk syncs.
         let wal = pool.path + "-wal"
         let fd = open(wal, O_RDONLY | O_CLOEXEC)
         if fd >= 0, fsync(fd) == 0 {
             close(fd)
-            state.withLock { $0.unsynced = false }
+            let more = state.withLock { state -> Bool in
+                state.deferredSynced = max(state.deferredSynced, target)
+                guard state.unsynced, !state.flushScheduled else { return false }
+                state.flushScheduled = true
+                return true
+            }
+            if more { flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() } }
         } else {
             let problem = String(cString: strerror(errno))
             if fd >= 0 { close(fd) }
             logger.error("could not sync deferred commits; retrying", metadata: ["wal": "\(wal)", "error": "\(problem)"])
             state.withLock { $0.flushScheduled = true }
-            queue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
+            flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
         }
     }
 }

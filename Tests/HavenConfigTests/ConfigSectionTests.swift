@@ -11,6 +11,30 @@ import Testing
         }
     }
 
+    /// Found by the config fuzzer: toml++ asserted (a crash in debug builds) on "[\u{1}".
+    @Test func controlCharactersAreRefusedWithTheirLineAndColumn() {
+        #expect {
+            _ = try ConfigDocument(text: "[daemon]\nmode = \"server\"\n[\u{1}", name: "havend.toml")
+        } throws: { error in
+            let issue = (error as! ConfigError).issues[0]
+            return issue.line == 3 && issue.message.contains("column 2") && issue.message.contains("U+0001")
+        }
+        // Found next: a table header with no key ("[\n"); arrays that open on a line of their own are fine.
+        #expect {
+            _ = try ConfigDocument(text: "a = 1\n[\nb = 2\n", name: "f")
+        } throws: { error in (error as! ConfigError).issues[0].line == 2 }
+        #expect(throws: Never.self) {
+            _ = try ConfigDocument(text: "x = [\n  [\n    1,\n  ],\n  [ { a = 1 } ],\n]\ns = \"\"\"\n[\n\"\"\"\n[t]\ny = 2\n", name: "f")
+        }
+        // And a } where an array expects a value, and a header after a byte-order mark.
+        for text in ["e=[}", "e=[1,\n # c\n}", "a={b=[}]}", "\u{FEFF}[\u{FFFD}]"] {
+            #expect(throws: ConfigError.self, "\(text.debugDescription)") { _ = try ConfigDocument(text: text, name: "f") }
+        }
+        #expect(throws: Never.self) { _ = try ConfigDocument(text: "\u{FEFF}e = [1, 2]\nf = { a = [3] }\n", name: "f") }
+        // Tabs and CRLF line ends are fine.
+        #expect(throws: Never.self) { _ = try ConfigDocument(text: "[daemon]\r\n\tlog_level = \"info\"\r\n", name: "f") }
+    }
+
     @Test func wrongTypesNameTheKeyAndLine() throws {
         let doc = try ConfigDocument(text: """
             [daemon]
