@@ -43,13 +43,17 @@ let package = Package(
 
         // The server side of the protocol: a Unix-socket listener, per-connection
         // stream state, dispatch, deadlines, limits, peer credentials.
-        .target(name: "HavenRPCServer", dependencies: ["HavenWire", logging] + nio),
+        .target(name: "HavenRPCServer", dependencies: ["HavenLocking", "HavenWire", logging] + nio),
 
         // The client side: an async, multiplexed connection used by the CLI and tests.
         .target(name: "HavenRPCClient", dependencies: ["HavenWire"] + nio),
 
         // An order-keeping JSON value, parser and writer with located errors.
         .target(name: "HavenJSON"),
+
+        // Locked<Value>: shared state behind a pthread mutex, which the
+        // sanitizers understand (Synchronization.Mutex's futex they do not).
+        .target(name: "HavenLocking"),
 
         // Descriptor-driven JSON <-> protobuf transcoding for generic callers.
         .target(name: "HavenReflection", dependencies: ["HavenJSON", protobuf]),
@@ -61,7 +65,7 @@ let package = Package(
         .target(name: "HavenConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
         // SQLite through GRDB: opening, durability settings, namespaced migrations.
-        .target(name: "HavenStorage", dependencies: [grdb, logging]),
+        .target(name: "HavenStorage", dependencies: ["HavenLocking", grdb, logging]),
 
         // What a plugin implements and what the host gives it.
         .target(name: "HavenPluginAPI", dependencies: [
@@ -71,13 +75,13 @@ let package = Package(
         // The domain: roster, staff and access, concerns, timeline, the
         // hash-chained audit log and the event outbox.
         .target(name: "HavenCore", dependencies: [
-            "HavenPluginAPI", "HavenStorage", "HavenConfig", "HavenProto", "HavenWire", "HavenJSON", grdb, logging, protobuf,
+            "HavenLocking", "HavenPluginAPI", "HavenStorage", "HavenConfig", "HavenProto", "HavenWire", "HavenJSON", grdb, logging, protobuf,
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
         // The daemon assembled: config, storage, plugin host, core services, lifecycle.
         .target(name: "HavenDaemon", dependencies: [
-            "HavenPluginAPI", "HavenCore", "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", "HavenPaths", grdb, logging,
+            "HavenLocking", "HavenPluginAPI", "HavenCore", "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", "HavenPaths", grdb, logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ] + nio),
 
@@ -85,11 +89,11 @@ let package = Package(
         // protobuf messages in a module of their own, which the CLI shares.
         .target(name: "HavenScreeningProto", dependencies: ["HavenProto", protobuf], path: "Plugins/Screening/Proto"),
         .target(name: "HavenScreening", dependencies: [
-            "HavenPluginAPI", "HavenScreeningProto", "HavenJSON", "HavenWire", "HavenStorage", grdb, protobuf,
+            "HavenLocking", "HavenPluginAPI", "HavenScreeningProto", "HavenJSON", "HavenWire", "HavenStorage", grdb, protobuf,
         ], path: "Plugins/Screening/Sources", resources: [.copy("BuiltinInstruments")]),
         .target(name: "HavenReferralsProto", dependencies: ["HavenProto", protobuf], path: "Plugins/Referrals/Proto"),
         .target(name: "HavenReferrals", dependencies: [
-            "HavenPluginAPI", "HavenReferralsProto", "HavenConfig", "HavenJSON", "HavenWire", "HavenStorage", grdb, protobuf, logging,
+            "HavenLocking", "HavenPluginAPI", "HavenReferralsProto", "HavenConfig", "HavenJSON", "HavenWire", "HavenStorage", grdb, protobuf, logging,
         ], path: "Plugins/Referrals/Sources"),
         .target(name: "HavenReportingProto", dependencies: ["HavenProto", protobuf], path: "Plugins/Reporting/Proto"),
         .target(name: "HavenReporting", dependencies: [
@@ -128,7 +132,7 @@ let package = Package(
             protobuf, .product(name: "NIOEmbedded", package: "swift-nio"),
         ] + nio),
 
-        .target(name: "HavenTestSupport", dependencies: ["HavenRPCClient", "HavenProto", "HavenWire", "HavenPluginAPI"], path: "Tests/HavenTestSupport"),
+        .target(name: "HavenTestSupport", dependencies: ["HavenLocking", "HavenRPCClient", "HavenProto", "HavenWire", "HavenPluginAPI"], path: "Tests/HavenTestSupport"),
 
         .testTarget(name: "HavenWireTests", dependencies: [
             "HavenWire", .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -144,14 +148,14 @@ let package = Package(
             "HavenDaemon", "HavenScreening", "HavenReferrals", "HavenReporting", "HavenTestSupport", grdb, protobuf,
         ]),
         .testTarget(name: "HavenCoreTests", dependencies: [
-            "HavenDaemon", "HavenCore", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", grdb, protobuf, logging,
+            "HavenLocking", "HavenDaemon", "HavenCore", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", grdb, protobuf, logging,
             "HavenScreening", "HavenScreeningProto", "HavenReferrals", "HavenReferralsProto", "HavenReporting", "HavenReportingProto",
             "HavenFuzzing",
         ]),
         .testTarget(name: "HavenScreeningTests", dependencies: ["HavenScreening", "HavenJSON", "HavenWire"]),
         .testTarget(name: "HavenReportingTests", dependencies: ["HavenReporting"]),
         .testTarget(name: "HavenLiveTests", dependencies: [
-            "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", "HavenScreeningProto", protobuf, grdb,
+            "HavenLocking", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", "HavenScreeningProto", protobuf, grdb,
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -2,11 +2,11 @@ import Foundation
 import HavenPluginAPI
 import HavenProto
 import SwiftProtobuf
-import Synchronization
+import HavenLocking
 
 /// The Describe answer, built once at start-up from the services that run.
 final class DescribeCatalog: Sendable {
-    private let built = Mutex(Haven_V1_DescribeResponse())
+    private let built = Locked(Haven_V1_DescribeResponse())
 
     var response: Haven_V1_DescribeResponse { built.withLock { $0 } }
 

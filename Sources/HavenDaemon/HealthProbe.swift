@@ -1,6 +1,6 @@
 import Foundation
 import HavenStorage
-import Synchronization
+import HavenLocking
 
 /// Answers Health. A monitor may call Health thousands of times a second;
 /// one real database query per second answers them all (a failure is seen
@@ -9,7 +9,7 @@ final class HealthProbe: Sendable {
     private let database: HavenDatabase
     private let maxAge: Duration
     private let build: @Sendable (_ databaseProblem: String?) -> [UInt8]
-    private let last = Mutex<(at: ContinuousClock.Instant, answer: [UInt8])?>(nil)
+    private let last = Locked<(at: ContinuousClock.Instant, answer: [UInt8])?>(nil)
 
     /// `build` encodes a HealthResponse given the database check's outcome.
     init(database: HavenDatabase, maxAge: Duration = .seconds(1), build: @escaping @Sendable (_ databaseProblem: String?) -> [UInt8]) {

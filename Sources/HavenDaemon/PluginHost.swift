@@ -4,7 +4,7 @@ import HavenProto
 import HavenStorage
 import HavenWire
 import Logging
-import Synchronization
+import HavenLocking
 
 /// A required plugin could not start, so the daemon must not run.
 public struct RequiredPluginFailed: Error, CustomStringConvertible {
@@ -33,14 +33,14 @@ public final class PluginHost: Sendable {
         public var manifest: PluginManifest { plugin.manifest }
     }
 
-    private let entries: Mutex<[Entry]>
+    private let entries: Locked<[Entry]>
     private let logger: Logger
     private let configSource: String
 
     public init(plugins: [any HavenPlugin], configuration: DaemonConfiguration, logger: Logger) {
         self.logger = logger
         self.configSource = configuration.source
-        self.entries = Mutex(plugins.map { plugin in
+        self.entries = Locked(plugins.map { plugin in
             let id = plugin.manifest.id
             return Entry(
                 plugin: plugin,

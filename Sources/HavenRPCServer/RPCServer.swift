@@ -4,7 +4,7 @@ import Glibc
 import Logging
 import NIOCore
 import NIOPosix
-import Synchronization
+import HavenLocking
 
 /// A ttrpc server on a Unix-domain socket. It accepts connections, reads each
 /// peer's credentials, and hands frames to a `ServerConnectionHandler`.
@@ -19,7 +19,7 @@ public final class RPCServer: Sendable {
     private let limits: ServerLimits
     private let group: any EventLoopGroup
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     public init(dispatcher: any RPCDispatcher, limits: ServerLimits = ServerLimits(), group: any EventLoopGroup, logger: Logger) {
         self.dispatcher = dispatcher

@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 import GRDB
 import Logging
-import Synchronization
+import HavenLocking
 
 /// How long a commit must wait before its caller is told "saved".
 public enum Durability: Sendable {
@@ -49,7 +49,7 @@ public final class DurableWriter: Sendable {
 
     private let pool: DatabasePool
     private let logger: Logger
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let queue = DispatchQueue(label: "haven.durable-writer")
     /// Flushes fsync the WAL here, so commits never wait behind one.
     private let flushQueue = DispatchQueue(label: "haven.durable-writer.flush")
@@ -69,7 +69,7 @@ public final class DurableWriter: Sendable {
     /// with the given durability.
     public func write<T: Sendable>(_ durability: Durability = .full, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, Error>) in
-            let outcome = Mutex<Result<T, Error>?>(nil)
+            let outcome = Locked<Result<T, Error>?>(nil)
             let entry = Entry(
                 durability: durability,
                 work: { db in

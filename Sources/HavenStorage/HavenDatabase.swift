@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Logging
-import Synchronization
+import HavenLocking
 
 /// The school's SQLite file, opened the way Haven needs it: WAL (readers never
 /// block the writer), `synchronous=FULL` (a commit that returned survives power
@@ -18,7 +18,7 @@ public final class HavenDatabase: Sendable {
     /// Whether open ran `PRAGMA quick_check`: false only after a clean shutdown left the file untouched.
     public let checkedIntegrityAtOpen: Bool
     private let logger: Logger
-    private let checkpointer = Mutex<Checkpointer?>(nil)
+    private let checkpointer = Locked<Checkpointer?>(nil)
 
     private init(pool: DatabasePool, path: String, checkedIntegrityAtOpen: Bool, logger: Logger) {
         self.pool = pool

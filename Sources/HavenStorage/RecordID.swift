@@ -1,11 +1,11 @@
 import Foundation
-import Synchronization
+import HavenLocking
 
 /// Globally unique, time-ordered record ids (UUIDv7, RFC 9562): records made
 /// on different nodes never collide, and ids sort by creation time, which
 /// keeps indexes compact and sync simple.
 public enum RecordID {
-    private static let last = Mutex<(ms: UInt64, counter: UInt16)>((0, 0))
+    private static let last = Locked<(ms: UInt64, counter: UInt16)>((0, 0))
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// A new UUIDv7 in lower-case text form.

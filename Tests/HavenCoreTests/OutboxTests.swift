@@ -5,14 +5,14 @@ import HavenPluginAPI
 import HavenProto
 import HavenRPCClient
 import HavenTestSupport
-import Synchronization
+import HavenLocking
 import Testing
 
 /// A plugin whose only job is to record the events it is given, and to
 /// fail on command, to test delivery.
 final class RecordingPlugin: HavenPlugin, @unchecked Sendable {
-    let received = Mutex<[Int64]>([])
-    let failOn = Mutex<Set<Int64>>([])
+    let received = Locked<[Int64]>([])
+    let failOn = Locked<Set<Int64>>([])
 
     var manifest: PluginManifest { PluginManifest(id: "recorder", version: "1", description: "records events", services: []) }
 

@@ -7,7 +7,7 @@ import HavenProto
 import HavenRPCClient
 import HavenScreeningProto
 import HavenTestSupport
-import Synchronization
+import HavenLocking
 import Testing
 
 /// Nothing acknowledged is lost: concurrent clients create concerns and
@@ -30,7 +30,7 @@ import Testing
             var attempts = 0
             var unanswered = 0
         }
-        let state = Mutex(State())
+        let state = Locked(State())
         func attempt() { state.withLock { $0.attempts += 1 } }
         func lostConnection() { state.withLock { $0.unanswered += 1 } }
         func acknowledged(concern id: String) { state.withLock { $0.concerns.append(id) } }

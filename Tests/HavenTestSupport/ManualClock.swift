@@ -1,14 +1,14 @@
 import Foundation
 import HavenPluginAPI
-import Synchronization
+import HavenLocking
 
 /// A clock the test moves by hand, so grants expire and deadlines pass
 /// without waiting.
 public final class ManualClock: HavenClock {
-    private let current: Mutex<Date>
+    private let current: Locked<Date>
 
     public init(_ start: Date = Date()) {
-        current = Mutex(start)
+        current = Locked(start)
     }
 
     public func now() -> Date { current.withLock { $0 } }

@@ -4,7 +4,7 @@ import HavenConfig
 import HavenPluginAPI
 import HavenReferralsProto
 import HavenStorage
-import Synchronization
+import HavenLocking
 
 /// The `referrals` plugin: turns a logged worry or a risky screening into an
 /// adult acting — with an owner, a deadline and an escalation ladder that
@@ -127,5 +127,5 @@ struct ReferralTimeline: TimelineContributor {
 }
 
 final class EngineBox: Sendable {
-    let engine = Mutex<ReferralEngine?>(nil)
+    let engine = Locked<ReferralEngine?>(nil)
 }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import HavenJSON
 import HavenStorage
-import Synchronization
+import HavenLocking
 
 /// The instruments this daemon knows, parsed once: the built-in ones shipped
 /// in the plugin's resources and those a school imported. Every version is
@@ -11,7 +11,7 @@ final class InstrumentCatalog: Sendable {
     private struct State {
         var byID: [String: [Instrument]] = [:]   // versions in the order they were added
     }
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     func add(_ instrument: Instrument) {
         state.withLock { $0.byID[instrument.id, default: []].append(instrument) }

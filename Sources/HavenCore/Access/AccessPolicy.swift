@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import HavenPluginAPI
 import HavenStorage
-import Synchronization
+import HavenLocking
 
 /// Decides, on every call, what a caller may see of a student's records:
 /// role *and* assignment. The order of checks is the order of the privacy
@@ -11,7 +11,7 @@ import Synchronization
 /// and otherwise only what the caller reported.
 public final class AccessPolicy: Sendable {
     public let settings: CoreSettings
-    private let providers = Mutex<[any AssignmentProvider]>([])
+    private let providers = Locked<[any AssignmentProvider]>([])
 
     public init(settings: CoreSettings) {
         self.settings = settings

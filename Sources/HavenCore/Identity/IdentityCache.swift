@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import HavenPluginAPI
+import HavenLocking
 import Synchronization
 
 /// Who a uid or a token is, remembered between calls: resolving an identity
@@ -35,7 +36,7 @@ public final class IdentityCache: Sendable {
     static let tables: Set<String> = ["staff", "staff_roles", "staff_schools", "staff_uids", "tokens"]
 
     private let generation = Atomic<UInt64>(0)
-    private let entries = Mutex<[Key: Entry]>([:])
+    private let entries = Locked<[Key: Entry]>([:])
     private static let capacity = 10_000
 
     /// The generation to pass to `store` after reading an identity; read it

@@ -3,14 +3,14 @@ import GRDB
 import HavenJSON
 import HavenPluginAPI
 import HavenStorage
-import Synchronization
+import HavenLocking
 
 /// Wakes whoever waits for new outbox events (the dispatcher, event streams)
 /// once the transaction that wrote them has committed.
 public final class OutboxSignal: Sendable {
-    private let waiters = Mutex<[UInt64: CheckedContinuation<Void, Never>]>([:])
-    private let nextID = Mutex<UInt64>(0)
-    private let generation = Mutex<UInt64>(0)
+    private let waiters = Locked<[UInt64: CheckedContinuation<Void, Never>]>([:])
+    private let nextID = Locked<UInt64>(0)
+    private let generation = Locked<UInt64>(0)
 
     public init() {}
 

@@ -1,9 +1,9 @@
 import HavenPluginAPI
-import Synchronization
+import HavenLocking
 
 /// The plugins' timeline contributions, registered once plugins run.
 public final class TimelineContributors: Sendable {
-    private let contributors = Mutex<[(source: String, contributor: any TimelineContributor)]>([])
+    private let contributors = Locked<[(source: String, contributor: any TimelineContributor)]>([])
 
     public func set(_ list: [(source: String, contributor: any TimelineContributor)]) {
         contributors.withLock { $0 = list }

@@ -3,7 +3,7 @@ import GRDB
 import HavenPluginAPI
 import HavenStorage
 import Logging
-import Synchronization
+import HavenLocking
 
 /// Turns events into referrals, and deadlines into escalations.
 ///
@@ -23,7 +23,7 @@ final class ReferralEngine: Sendable {
     let database: HavenDatabase
     let settings: Settings
     let logger: Logger
-    private let rules: Mutex<RoutingRules>
+    private let rules: Locked<RoutingRules>
     let notifier: LocalCommandNotifier
 
     init(core: any CoreServices, database: HavenDatabase, settings: Settings, rules: RoutingRules, logger: Logger) {
@@ -31,7 +31,7 @@ final class ReferralEngine: Sendable {
         self.database = database
         self.settings = settings
         self.logger = logger
-        self.rules = Mutex(rules)
+        self.rules = Locked(rules)
         self.notifier = LocalCommandNotifier(command: settings.notifyCommand, logger: logger)
     }
 
