@@ -127,11 +127,13 @@ import Testing
     @Test func shutdownLetsUnaryCallsFinish() async throws {
         let directory = TemporaryDirectory(prefix: "rpc")
         let path = directory.file("test.sock")
-        let server = RPCServer(dispatcher: TestDispatcher(), group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        let (started, began) = AsyncStream<Void>.makeStream()
+        let server = RPCServer(dispatcher: TestDispatcher(slowStarted: { began.yield() }), group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
         try await server.start(socketPath: path, socketGroup: nil)
         let client = try await RPCClient.connect(unixSocket: path)
         async let answer = client.unary(service: "test.Echo", method: "Slow", payload: [3])
-        try await Task.sleep(for: .milliseconds(50))
+        // Shut down only once the call is in flight (no guessing with a sleep).
+        for await _ in started { break }
         await server.shutdownGracefully()
         #expect(try await answer == [3])
     }

@@ -5,13 +5,17 @@ struct UnexpectedFailure: Error {}
 
 /// A small service for exercising the transport.
 struct TestDispatcher: RPCDispatcher {
+    /// Told when a Slow call has begun, for tests that must know it is in flight.
+    var slowStarted: (@Sendable () -> Void)?
+
     func route(service: String, method: String) -> RoutedMethod {
         guard service == "test.Echo" else { return .reject(.unimplemented("unknown service \(service)")) }
         switch method {
         case "Echo":
             return .unary { call in call.payload }
         case "Slow":
-            return .unary { call in
+            return .unary { [slowStarted] call in
+                slowStarted?()
                 try await Task.sleep(for: .milliseconds(400))
                 return call.payload
             }
