@@ -68,6 +68,17 @@ public final class RPCClient: Sendable {
         return request
     }
 
+    /// Writes a call. A write the channel refuses — it closed before the call
+    /// reached the connection's handler, so nobody else will answer it —
+    /// fails the call instead of leaving its caller waiting forever.
+    private func send(_ call: OutboundCall) {
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { _ in
+            call.responder.fail(RPCError(.unavailable, "the connection to havend is closed"))
+        }
+        channel.writeAndFlush(call, promise: written)
+    }
+
     /// One unary call with an encoded payload. Throws `RPCError` for a non-OK status.
     public func unary(
         service: String, method: String, payload: [UInt8],
@@ -77,7 +88,7 @@ public final class RPCClient: Sendable {
         let call = OutboundCall(
             request: request(service: service, method: method, payload: payload, metadata: metadata, timeout: timeout),
             flags: [], responder: .unary(promise))
-        channel.writeAndFlush(call, promise: nil)
+        send(call)
         return try await promise.futureResult.get()
     }
 
@@ -101,7 +112,7 @@ public final class RPCClient: Sendable {
         let call = OutboundCall(
             request: request(service: service, method: method, payload: payload, metadata: metadata, timeout: timeout),
             flags: [.remoteClosed], responder: .stream(continuation))
-        channel.writeAndFlush(call, promise: nil)
+        send(call)
         return stream
     }
 

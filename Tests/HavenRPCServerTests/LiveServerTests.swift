@@ -124,6 +124,30 @@ import Testing
         }
     }
 
+    /// A call made after the connection is gone fails at once; before the fix
+    /// it waited forever when the closed channel refused the write (a hang
+    /// seen in the crash-durability test's writers).
+    @Test(.timeLimit(.minutes(1))) func callsOnAClosedConnectionFailInsteadOfWaiting() async throws {
+        let directory = TemporaryDirectory(prefix: "rpc")
+        let path = directory.file("test.sock")
+        let server = RPCServer(dispatcher: TestDispatcher(), group: MultiThreadedEventLoopGroup.singleton, logger: Logger(label: "test"))
+        try await server.start(socketPath: path, socketGroup: nil)
+        let client = try await RPCClient.connect(unixSocket: path)
+        #expect(try await client.unary(service: "test.Echo", method: "Echo", payload: [1]) == [1])
+        await server.shutdownGracefully()
+        await client.close()
+        for _ in 0..<3 {
+            await #expect(throws: RPCError.self) { _ = try await client.unary(service: "test.Echo", method: "Echo", payload: [2]) }
+        }
+        var failed = false
+        do {
+            for try await _ in client.serverStream(service: "test.Echo", method: "Stream", payload: []) {}
+        } catch {
+            failed = true
+        }
+        #expect(failed)
+    }
+
     @Test func shutdownLetsUnaryCallsFinish() async throws {
         let directory = TemporaryDirectory(prefix: "rpc")
         let path = directory.file("test.sock")
