@@ -90,6 +90,7 @@ public struct DaemonConfiguration: Sendable {
         if let n = limitsSection.integer("max_concurrent_calls_per_connection", range: 1...100_000) {
             limits.maxConcurrentCallsPerConnection = n
         }
+        if let n = limitsSection.integer("max_connections", range: 1...1_000_000) { limits.maxConnections = n }
         if let n = limitsSection.integer("idle_timeout_seconds", range: 1...86_400) { limits.idleTimeout = .seconds(n) }
         if let n = limitsSection.integer("partial_frame_timeout_seconds", range: 1...3_600) { limits.partialFrameTimeout = .seconds(n) }
         if let n = limitsSection.integer("shutdown_grace_seconds", range: 0...3_600) { limits.shutdownGracePeriod = .seconds(n) }

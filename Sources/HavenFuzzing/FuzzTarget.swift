@@ -66,7 +66,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
 /// Decodes the payload as the request message of a method (the first byte
 /// picks which) and checks that what decodes survives a round trip.
 public enum RequestFuzzing {
-    /// Every method's request type. `FuzzCoverageTests` fails when a method
+    /// Every method's request type. `FuzzCorpusTests` fails when a method
     /// Describe lists takes a type missing here.
     public static let requestTypes: [any SwiftProtobuf.Message.Type] = [
         Haven_Referrals_V1_AddExternalRequest.self,

@@ -36,7 +36,13 @@ public final class RPCServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [self] channel in
                 PeerCredentials.read(from: channel).flatMapThrowing { peer in
-                    let id = self.register(channel)
+                    guard let id = self.register(channel) else {
+                        self.logger.warning("refusing a connection: at the limit", metadata: ["max_connections": "\(self.limits.maxConnections)"])
+                        try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(
+                            message: "havend is holding its maximum of \(self.limits.maxConnections) connections ([limits] max_connections); try again shortly",
+                            timeout: self.limits.partialFrameTimeout.timeAmount))
+                        return
+                    }
                     let handler = ServerConnectionHandler(
                         dispatcher: self.dispatcher, limits: self.limits, peer: peer, connectionID: id, logger: self.logger)
                     try channel.pipeline.syncOperations.addHandler(handler)
@@ -57,13 +63,16 @@ public final class RPCServer: Sendable {
     /// How many connections are open now.
     public var connectionCount: Int { state.withLock { $0.connections.count } }
 
-    private func register(_ channel: Channel) -> UInt64 {
-        let id = state.withLock { state in
+    /// Records a new connection; nil when the daemon already holds its maximum.
+    private func register(_ channel: Channel) -> UInt64? {
+        let id = state.withLock { state -> UInt64? in
+            guard state.connections.count < limits.maxConnections else { return nil }
             let id = state.nextConnectionID
             state.nextConnectionID += 1
             state.connections[id] = channel
             return id
         }
+        guard let id else { return nil }
         channel.closeFuture.whenComplete { [self] _ in
             _ = self.state.withLock { $0.connections.removeValue(forKey: id) }
         }

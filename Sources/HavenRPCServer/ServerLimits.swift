@@ -6,6 +6,8 @@ public struct ServerLimits: Sendable {
     public var maxFrameDataLength: Int
     /// Calls in flight on one connection before new ones get RESOURCE_EXHAUSTED.
     public var maxConcurrentCallsPerConnection: Int
+    /// Connections held at once; the next one's first call gets RESOURCE_EXHAUSTED.
+    public var maxConnections: Int
     /// A connection with no call in flight and no traffic for this long is closed.
     public var idleTimeout: Duration
     /// A frame started but not finished within this long closes the connection.
@@ -16,12 +18,14 @@ public struct ServerLimits: Sendable {
     public init(
         maxFrameDataLength: Int = 4 << 20,
         maxConcurrentCallsPerConnection: Int = 128,
+        maxConnections: Int = 4096,
         idleTimeout: Duration = .seconds(300),
         partialFrameTimeout: Duration = .seconds(10),
         shutdownGracePeriod: Duration = .seconds(10)
     ) {
         self.maxFrameDataLength = maxFrameDataLength
         self.maxConcurrentCallsPerConnection = maxConcurrentCallsPerConnection
+        self.maxConnections = maxConnections
         self.idleTimeout = idleTimeout
         self.partialFrameTimeout = partialFrameTimeout
         self.shutdownGracePeriod = shutdownGracePeriod

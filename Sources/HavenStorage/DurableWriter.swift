@@ -30,8 +30,9 @@ public enum Durability: Sendable {
 public final class DurableWriter: Sendable {
     private struct Entry: Sendable {
         let durability: Durability
-        /// Runs the caller's work in a savepoint and records its outcome.
-        let work: @Sendable (Database) -> Void
+        /// Runs the caller's work in a savepoint and records its outcome;
+        /// returns the error it failed with, if any.
+        let work: @Sendable (Database) -> Error?
         /// Resumes the caller once the transaction has committed (or failed).
         let finish: @Sendable (_ commitError: Error?) -> Void
     }
@@ -82,6 +83,8 @@ public final class DurableWriter: Sendable {
                         return value!
                     }.mapError(StorageFault.classify)
                     outcome.withLock { $0 = result }
+                    if case .failure(let error) = result { return error }
+                    return nil
                 },
                 finish: { commitError in
                     if let commitError {
@@ -113,6 +116,11 @@ public final class DurableWriter: Sendable {
             if batch.isEmpty { return }
             let full = batch.contains { if case .full = $0.durability { true } else { false } }
             var commitError: Error?
+            // A full or failing disk can roll back the whole transaction:
+            // then every caller in the batch is told about the disk, not
+            // about the error SQLite gives the statements after it.
+            var fault: StorageFault?
+            var failedAfterFault: Set<Int> = []
             do {
                 try pool.writeWithoutTransaction { db in
                     // A full commit fsyncs the WAL, and with it every deferred
@@ -122,13 +130,20 @@ public final class DurableWriter: Sendable {
                         connectionIsFull = full
                     }
                     try db.inTransaction(.immediate) {
-                        for entry in batch { entry.work(db) }
+                        for (index, entry) in batch.enumerated() {
+                            let error = entry.work(db)
+                            if let error = error as? StorageFault {
+                                fault = fault ?? error
+                            } else if error != nil, fault != nil {
+                                failedAfterFault.insert(index)
+                            }
+                        }
                         return .commit
                     }
                 }
             } catch {
                 logger.error("write transaction failed to commit", metadata: ["error": "\(error)", "writes": "\(batch.count)"])
-                commitError = StorageFault.classify(error)
+                commitError = fault ?? StorageFault.classify(error)
             }
             let scheduleFlush = state.withLock { state -> Bool in
                 if full && commitError == nil {
@@ -144,7 +159,9 @@ public final class DurableWriter: Sendable {
             if scheduleFlush {
                 flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
             }
-            for entry in batch { entry.finish(commitError) }
+            for (index, entry) in batch.enumerated() {
+                entry.finish(commitError ?? (failedAfterFault.contains(index) ? fault : nil))
+            }
         }
     }
 

@@ -68,6 +68,38 @@ import Testing
         try await daemon.stop()
     }
 
+    @Test func connectionsPastTheLimitAreToldWhyAndClosed() async throws {
+        let daemon = try await Self.daemon(limits: "max_connections = 20")
+        var held: [RawSocket] = []
+        for _ in 0..<20 {
+            let socket = try RawSocket(path: daemon.socketPath)
+            try socket.send(try Self.requestFrame(streamID: 1, service: "haven.v1.Daemon", method: "Health"))
+            #expect(try readFrame(socket)?.streamID == 1)
+            held.append(socket)
+        }
+        // The 21st connection's first call is answered RESOURCE_EXHAUSTED, then it is closed.
+        let refused = try RawSocket(path: daemon.socketPath)
+        try refused.send(try Self.requestFrame(streamID: 7, service: "haven.v1.Daemon", method: "Health"))
+        let frame = try #require(try readFrame(refused))
+        #expect(frame.streamID == 7)
+        let status = try Ttrpc_Response(serializedBytes: frame.data).status
+        #expect(status.code == StatusCode.resourceExhausted.rawValue)
+        #expect(status.message.contains("max_connections"), "\(status.message)")
+        #expect(refused.isClosedByPeer())
+        // One leaves; a newcomer is served again.
+        held.removeFirst()
+        var served = false
+        for _ in 0..<50 where !served {
+            try await Task.sleep(for: .milliseconds(20))
+            let socket = try RawSocket(path: daemon.socketPath)
+            try socket.send(try Self.requestFrame(streamID: 1, service: "haven.v1.Daemon", method: "Health"))
+            if let answer = try readFrame(socket), try Ttrpc_Response(serializedBytes: answer.data).status.code == 0 { served = true }
+        }
+        #expect(served, "a connection is accepted again once one closes")
+        held.removeAll()
+        try await daemon.stop()
+    }
+
     @Test func aHalfSentFrameIsClosedAfterItsTimeoutWhileOthersAreServed() async throws {
         let daemon = try await Self.daemon(limits: "partial_frame_timeout_seconds = 1")
         let stalled = try RawSocket(path: daemon.socketPath)
