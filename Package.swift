@@ -32,6 +32,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.7.4"),
     ],
     targets: [
         // Generated protobuf messages of the public contract (Proto/), plus the
@@ -44,6 +47,17 @@ let package = Package(
         // The server side of the protocol: a Unix-socket listener, per-connection
         // stream state, dispatch, deadlines, limits, peer credentials.
         .target(name: "HavenRPCServer", dependencies: ["HavenLocking", "HavenWire", logging] + nio),
+
+        // TLS for ttrpc over TCP: this node's key and self-signed certificate,
+        // and server/client handlers that trust by pinned fingerprint.
+        .target(name: "HavenTLS", dependencies: [
+            "HavenRPCServer",
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
 
         // The client side: an async, multiplexed connection used by the CLI and tests.
         .target(name: "HavenRPCClient", dependencies: ["HavenWire"] + nio),
@@ -75,13 +89,13 @@ let package = Package(
         // The domain: roster, staff and access, concerns, timeline, the
         // hash-chained audit log and the event outbox.
         .target(name: "HavenCore", dependencies: [
-            "HavenLocking", "HavenPluginAPI", "HavenStorage", "HavenConfig", "HavenProto", "HavenWire", "HavenJSON", grdb, logging, protobuf,
+            "HavenLocking", "HavenPluginAPI", "HavenStorage", "HavenConfig", "HavenProto", "HavenWire", "HavenJSON", "HavenRPCClient", grdb, logging, protobuf,
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
         // The daemon assembled: config, storage, plugin host, core services, lifecycle.
         .target(name: "HavenDaemon", dependencies: [
-            "HavenLocking", "HavenPluginAPI", "HavenCore", "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", "HavenPaths", grdb, logging,
+            "HavenLocking", "HavenPluginAPI", "HavenCore", "HavenRPCServer", "HavenRPCClient", "HavenTLS", "HavenStorage", "HavenConfig", "HavenProto", "HavenPaths", grdb, logging,
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ] + nio),
 
@@ -102,7 +116,7 @@ let package = Package(
 
         // The CLI's commands: arguments in, requests out, responses rendered.
         .target(name: "HavenCLI", dependencies: [
-            "HavenRPCClient", "HavenReflection", "HavenJSON", "HavenProto", "HavenScreeningProto", "HavenReferralsProto", "HavenReportingProto", "HavenPaths", "HavenWire",
+            "HavenRPCClient", "HavenRPCServer", "HavenTLS", "HavenReflection", "HavenJSON", "HavenProto", "HavenScreeningProto", "HavenReferralsProto", "HavenReportingProto", "HavenPaths", "HavenWire",
             argumentParser, protobuf,
         ], swiftSettings: [
             // Swift 6.3.1's optimizer crashes (LLVM coroutine splitting) on the

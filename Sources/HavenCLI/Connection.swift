@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import HavenPaths
 import HavenRPCClient
+import HavenRPCServer
+import HavenTLS
 import HavenWire
 import SwiftProtobuf
 
@@ -19,6 +21,7 @@ struct Session {
 
     /// Connects using --socket, then HAVEN_SOCKET, then the default sockets.
     static func open(_ options: GlobalOptions) async throws -> Session {
+        if let remote = options.resolvedRemote { return try await openRemote(remote, options) }
         let candidates = options.socket.map { [$0] } ?? DefaultPaths.clientSocketCandidates()
         let metadata = options.resolvedToken.map { [(key: "authorization", value: "Bearer \($0)")] } ?? []
         var lastError: Error?
@@ -34,6 +37,30 @@ struct Session {
         throw CLIFailure(
             "could not connect to havend: \(reason).\nIs havend running? Tried \(tried). Use --socket or HAVEN_SOCKET to point at it.",
             exitCode: ExitStatus.unreachable)
+    }
+
+    /// Connects over TCP+TLS, trusting the server only if its certificate
+    /// has the fingerprint given, and authenticating with the token.
+    private static func openRemote(_ remote: String, _ options: GlobalOptions) async throws -> Session {
+        guard let colon = remote.lastIndex(of: ":"), let port = Int(remote[remote.index(after: colon)...]), colon != remote.startIndex else {
+            throw CLIFailure("--remote: expected host:port (got \"\(remote)\")", exitCode: ExitStatus.usage)
+        }
+        guard let fingerprint = options.resolvedServerFingerprint.flatMap(PresentedCertificate.normalizedFingerprint) else {
+            throw CLIFailure("--remote needs --server-fingerprint sha256:... (the server's `haven node identity` prints it)", exitCode: ExitStatus.usage)
+        }
+        guard let token = options.resolvedToken else {
+            throw CLIFailure("--remote needs --token (or HAVEN_TOKEN): remote callers authenticate with a token", exitCode: ExitStatus.usage)
+        }
+        let host = String(remote[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        do {
+            let tls = try TLSClientSetup(identity: nil, serverFingerprint: fingerprint)
+            let client = try await RPCClient.connect(host: host, port: port, metadata: [(key: "authorization", value: "Bearer \(token)")]) {
+                try tls.secure($0)
+            }
+            return Session(client: client, options: options)
+        } catch {
+            throw CLIFailure("could not connect to \(remote): \(error)", exitCode: ExitStatus.unreachable)
+        }
     }
 
     func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(

@@ -21,6 +21,19 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "An access token (default: $HAVEN_TOKEN); needed by tools and remote users, not by local staff.")
     var token: String?
 
+    @Option(help: "Reach a school server over TCP+TLS at host:port instead of a local socket (default: $HAVEN_REMOTE); needs --token.")
+    var remote: String?
+
+    @Option(help: "The remote server's certificate fingerprint, sha256:... (default: $HAVEN_SERVER_FINGERPRINT); the connection is refused if it differs.")
+    var serverFingerprint: String?
+
+    var resolvedRemote: String? { remote ?? Self.environment("HAVEN_REMOTE") }
+    var resolvedServerFingerprint: String? { serverFingerprint ?? Self.environment("HAVEN_SERVER_FINGERPRINT") }
+
+    private static func environment(_ name: String) -> String? {
+        ProcessInfo.processInfo.environment[name].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     var resolvedToken: String? {
         token ?? ProcessInfo.processInfo.environment["HAVEN_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
     }

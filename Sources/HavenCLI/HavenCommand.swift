@@ -20,6 +20,8 @@ public struct HavenCommand: AsyncParsableCommand {
             StaffCommand.self,
             CaseloadCommand.self,
             TokenCommand.self,
+            NodeCommand.self,
+            SyncCommand.self,
             ConcernCommand.self,
             ScreeningCommand.self,
             ReferralCommand.self,

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HavenLocking
 import HavenPluginAPI
 import HavenStorage
 import HavenWire
@@ -19,6 +20,18 @@ public final class CoreModule: CoreServices {
     let localAdminUIDs: Set<UInt32>
     let rosterStaging = RosterStaging()
     let identities = IdentityCache()
+    /// This daemon as a node: identity, enrolled nodes, link to a server.
+    public let nodeSync = NodeSync()
+    /// A desktop's sync with its school server (idle unless linked).
+    public var syncAgent: SyncAgent {
+        agent.withLock { agent in
+            if let agent { return agent }
+            let made = SyncAgent(core: self)
+            agent = made
+            return made
+        }
+    }
+    private let agent = Locked<SyncAgent?>(nil)
 
     /// Opens the core on a migrated database: makes sure the node id and the
     /// built-in local administrator account exist.
@@ -41,6 +54,7 @@ public final class CoreModule: CoreServices {
             try CoreSchema.setMeta(db, "local_admin_staff_id", id)
             return id
         }
+        try database.pool.read { db in try nodeSync.registry.load(db) }
     }
 
     // MARK: CoreServices
@@ -185,6 +199,8 @@ public final class CoreModule: CoreServices {
             AuditService(core: self).definition,
             EventsService(core: self).definition,
             NotificationsService(core: self).definition,
+            NodesService(core: self).definition,
+            SyncService(core: self).definition,
         ]
     }
 

@@ -37,6 +37,12 @@ public struct DaemonConfiguration: Sendable {
     public var pluginSettings: [String: any Sendable]
     /// The core's `[access]` and `[concerns]` settings.
     public var core: CoreSettings
+    /// `[remote] listen`: TCP host and port for ttrpc over TLS; nil = the
+    /// Unix socket is the only listener (the default).
+    public var remoteListen: (host: String, port: Int)?
+    /// `[sync]`: how often a linked desktop syncs, and rows per batch.
+    public var syncInterval: Duration = .seconds(30)
+    public var syncBatchSize = 500
     /// Seed synthetic demo data into an empty database at start-up.
     public var seedDemoData = false
     /// Where the settings came from: a path, or the embedded default.
@@ -120,15 +126,35 @@ public struct DaemonConfiguration: Sendable {
 
         let core = CoreSettings.read(access: root.section("access"), concerns: root.section("concerns"))
 
-        root.rejectUnknownKeys(hint: "the top-level tables are [daemon], [limits], [access], [concerns] and [plugins]")
+        let remote = root.section("remote")
+        var remoteListen: (host: String, port: Int)?
+        if let listen = remote.string("listen") {
+            if let colon = listen.lastIndex(of: ":"), colon != listen.startIndex,
+               let port = Int(listen[listen.index(after: colon)...]), (0...65_535).contains(port) {
+                remoteListen = (String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
+            } else {
+                remote.report("listen", "expected host:port, such as \"0.0.0.0:7443\" (got \"\(listen)\")")
+            }
+        }
+        remote.rejectUnknownKeys()
+        let sync = root.section("sync")
+        let syncInterval = sync.integer("interval_seconds", range: 1...86_400).map { Duration.seconds($0) } ?? .seconds(30)
+        let syncBatchSize = sync.integer("batch_size", range: 1...5_000) ?? 500
+        sync.rejectUnknownKeys()
+
+        root.rejectUnknownKeys(hint: "the top-level tables are [daemon], [limits], [access], [concerns], [plugins], [remote] and [sync]")
         try root.throwIfIssues()
 
         let directory = document.name == EmbeddedDefaultConfig.name
             ? FileManager.default.currentDirectoryPath
             : ((document.name as NSString).deletingLastPathComponent as String)
-        return DaemonConfiguration(
+        var configuration = DaemonConfiguration(
             mode: mode, socketPath: socket, dataDirectory: dataDirectory, socketGroup: socketGroup, logLevel: logLevel,
             limits: limits, enabledPlugins: enabled, requiredPlugins: required, pluginSettings: settings,
             core: core, source: document.name, configDirectory: directory.isEmpty ? "." : directory)
+        configuration.remoteListen = remoteListen
+        configuration.syncInterval = syncInterval
+        configuration.syncBatchSize = syncBatchSize
+        return configuration
     }
 }

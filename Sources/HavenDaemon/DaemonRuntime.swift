@@ -6,8 +6,10 @@ import HavenCore
 import HavenPaths
 import HavenPluginAPI
 import HavenProto
+import HavenRPCClient
 import HavenRPCServer
 import HavenStorage
+import HavenTLS
 import Logging
 import NIOCore
 import NIOPosix
@@ -86,6 +88,25 @@ public struct DaemonRuntime: Sendable {
         }
         let delivery = Task { await dispatcher.run() }
         let nodeID = core.nodeID
+        let identity: NodeIdentity
+        do {
+            identity = try NodeIdentity.loadOrCreate(in: config.dataDirectory, nodeID: nodeID)
+        } catch {
+            delivery.cancel()
+            await host.stop()
+            try? database.close()
+            throw StartupError("\(error)")
+        }
+        core.nodeSync.configure {
+            $0.fingerprint = identity.fingerprint
+            $0.mode = config.mode.rawValue
+            $0.interval = config.syncInterval
+            $0.batchSize = config.syncBatchSize
+            $0.connector = { host, port, fingerprint, metadata in
+                let tls = try TLSClientSetup(identity: identity, serverFingerprint: fingerprint)
+                return try await RPCClient.connect(host: host, port: port, metadata: metadata) { try tls.secure($0) }
+            }
+        }
 
         // 3. The listener.
         let catalog = DescribeCatalog()
@@ -110,12 +131,22 @@ public struct DaemonRuntime: Sendable {
             let group = try config.socketGroup.map(UnixSocketPath.groupID(named:))
             try UnixSocketPath.prepare(config.socketPath, group: group, logger: logger)
             try await server.start(socketPath: config.socketPath, socketGroup: group)
+            if let listen = config.remoteListen {
+                let tls = try TLSServerSetup(identity: identity)
+                let registry = core.nodeSync.registry
+                let port = try await server.startRemote(host: listen.host, port: listen.port) { channel, certificate in
+                    try tls.secure(channel, certificate: certificate, refuse: registry.handshakeRefusal)
+                }
+                core.nodeSync.configure { $0.remoteListen = "\(listen.host):\(port)" }
+            }
         } catch {
+            await server.shutdownGracefully()
             delivery.cancel()
             await host.stop()
             try? database.close()
             throw error
         }
+        await core.syncAgent.startIfLinked()
         logger.notice("havend is ready", metadata: ["socket": "\(config.socketPath)", "node": "\(nodeID)"])
         return RunningDaemon(
             server: server, host: host, core: core, database: database, delivery: delivery, socketPath: config.socketPath,
@@ -147,6 +178,7 @@ public struct RunningDaemon: Sendable {
     /// removes the socket.
     public func stop() async {
         logger.notice("havend is shutting down")
+        await core.syncAgent.stop()
         await server.shutdownGracefully()
         delivery.cancel()
         await delivery.value

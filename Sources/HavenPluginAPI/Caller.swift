@@ -21,6 +21,9 @@ public struct Caller: Sendable, Equatable {
     public enum AuthMethod: String, Sendable {
         case peerCredentials = "peer_credentials"
         case token
+        /// An enrolled node's TLS certificate: the node acts for its owner,
+        /// and only on the methods meant for nodes (`MethodAccess.node`).
+        case certificate
         case none
     }
 
@@ -35,11 +38,14 @@ public struct Caller: Sendable, Equatable {
     /// The deactivated staff account a token or uid still names: it grants
     /// nothing, but the audit log says whose it was.
     public var inactiveStaffID: String?
+    /// The approved node making the call, when it authenticated by certificate.
+    public var nodeID: String?
 
     public init(
         peer: PeerCredentials?, authMethod: AuthMethod, staffID: String? = nil, displayName: String? = nil,
-        roles: Set<Role> = [], accountNote: String? = nil, inactiveStaffID: String? = nil
+        roles: Set<Role> = [], accountNote: String? = nil, inactiveStaffID: String? = nil, nodeID: String? = nil
     ) {
+        self.nodeID = nodeID
         self.peer = peer
         self.authMethod = authMethod
         self.staffID = staffID
@@ -62,6 +68,8 @@ public enum MethodAccess: Sendable, Equatable {
     case staff
     /// Staff holding at least one of these roles.
     case roles(Set<Role>)
+    /// An approved node, by its certificate (sync between daemons).
+    case node
 
     /// In words, for Describe and the docs.
     public var summary: String {
@@ -69,14 +77,17 @@ public enum MethodAccess: Sendable, Equatable {
         case .anyone: "anyone who can connect"
         case .staff: "any staff member"
         case .roles(let roles): roles.sorted().map(\.rawValue).joined(separator: ", ")
+        case .node: "an approved node"
         }
     }
 
     public func allows(_ caller: Caller) -> Bool {
         switch self {
         case .anyone: true
-        case .staff: caller.staffID != nil
-        case .roles(let roles): caller.staffID != nil && caller.hasAny(roles)
+        // A node's certificate speaks for its owner only on node methods.
+        case .staff: caller.staffID != nil && caller.nodeID == nil
+        case .roles(let roles): caller.staffID != nil && caller.nodeID == nil && caller.hasAny(roles)
+        case .node: caller.staffID != nil && caller.nodeID != nil
         }
     }
 }

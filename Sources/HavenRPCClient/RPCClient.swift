@@ -46,6 +46,35 @@ public final class RPCClient: Sendable {
         }
     }
 
+    /// Connects over TCP; `secure` puts TLS in front of the connection (the
+    /// daemon accepts nothing else on TCP). The TLS handshake completes
+    /// before the first call is written.
+    public static func connect(
+        host: String, port: Int,
+        metadata: [(key: String, value: String)] = [],
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        connectTimeout: Duration = .seconds(10),
+        secure: @escaping @Sendable (Channel) throws -> Void
+    ) async throws -> RPCClient {
+        let address = "\(host):\(port)"
+        do {
+            let channel = try await ClientBootstrap(group: group)
+                .connectTimeout(.nanoseconds(Int64(connectTimeout.components.seconds * 1_000_000_000)))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try secure(channel)
+                        try channel.pipeline.syncOperations.addHandler(ClientConnectionHandler())
+                    }
+                }
+                .connect(host: host, port: port)
+                .get()
+            return RPCClient(channel: channel, socketPath: address, defaultMetadata: metadata)
+        } catch {
+            throw ConnectionError(socketPath: address, underlying: "\(error)")
+        }
+    }
+
     public func close() async {
         try? await channel.close()
     }

@@ -6,11 +6,14 @@ import NIOCore
 import NIOPosix
 import HavenLocking
 
-/// A ttrpc server on a Unix-domain socket. It accepts connections, reads each
-/// peer's credentials, and hands frames to a `ServerConnectionHandler`.
+/// A ttrpc server on a Unix-domain socket and, when configured, on TCP with
+/// TLS. It accepts connections, learns who is on the other end (the Unix
+/// peer's credentials, or the certificate a TLS client presented), and hands
+/// frames to a `ServerConnectionHandler`. Both listeners share one dispatcher,
+/// one set of limits and one connection count.
 public final class RPCServer: Sendable {
     private struct State {
-        var listener: Channel?
+        var listeners: [Channel] = []
         var connections: [UInt64: Channel] = [:]
         var nextConnectionID: UInt64 = 1
     }
@@ -36,16 +39,7 @@ public final class RPCServer: Sendable {
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [self] channel in
                 PeerCredentials.read(from: channel).flatMapThrowing { peer in
-                    guard let id = self.register(channel) else {
-                        self.logger.warning("refusing a connection: at the limit", metadata: ["max_connections": "\(self.limits.maxConnections)"])
-                        try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(
-                            message: "havend is holding its maximum of \(self.limits.maxConnections) connections ([limits] max_connections); try again shortly",
-                            timeout: self.limits.partialFrameTimeout.timeAmount))
-                        return
-                    }
-                    let handler = ServerConnectionHandler(
-                        dispatcher: self.dispatcher, limits: self.limits, peer: peer, connectionID: id, logger: self.logger)
-                    try channel.pipeline.syncOperations.addHandler(handler)
+                    try self.serve(channel, peer: peer, certificate: nil)
                 }
             }
             .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: false)
@@ -56,8 +50,50 @@ public final class RPCServer: Sendable {
             try? await listener.close()
             throw error
         }
-        state.withLock { $0.listener = listener }
+        state.withLock { $0.listeners.append(listener) }
         logger.info("listening", metadata: ["socket": "\(socketPath)"])
+    }
+
+    /// Listens on TCP at `host`:`port` (0 picks a free port) and returns the
+    /// port bound. `secure` puts TLS in front of each accepted connection and
+    /// records the certificate the client presents; nothing reaches the ttrpc
+    /// handler before the handshake is done.
+    @discardableResult
+    public func startRemote(
+        host: String, port: Int, secure: @escaping @Sendable (Channel, PresentedCertificate) throws -> Void
+    ) async throws -> Int {
+        let listener = try await ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 512)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let certificate = PresentedCertificate()
+                    try secure(channel, certificate)
+                    try self.serve(channel, peer: nil, certificate: certificate)
+                }
+            }
+            .bind(host: host, port: port)
+            .get()
+        state.withLock { $0.listeners.append(listener) }
+        let bound = listener.localAddress?.port ?? port
+        logger.info("listening", metadata: ["tcp": "\(host):\(bound)", "tls": "required"])
+        return bound
+    }
+
+    /// Adds the connection's ttrpc handler, or a refuser when the daemon
+    /// already holds its maximum of connections.
+    private func serve(_ channel: Channel, peer: PeerCredentials?, certificate: PresentedCertificate?) throws {
+        guard let id = register(channel) else {
+            logger.warning("refusing a connection: at the limit", metadata: ["max_connections": "\(limits.maxConnections)"])
+            try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(
+                message: "havend is holding its maximum of \(limits.maxConnections) connections ([limits] max_connections); try again shortly",
+                timeout: limits.partialFrameTimeout.timeAmount))
+            return
+        }
+        let handler = ServerConnectionHandler(
+            dispatcher: dispatcher, limits: limits, peer: peer, certificate: certificate, connectionID: id, logger: logger)
+        try channel.pipeline.syncOperations.addHandler(handler)
     }
 
     /// How many connections are open now.
@@ -82,12 +118,12 @@ public final class RPCServer: Sendable {
     /// Stops accepting, lets unary calls in flight finish (up to the grace
     /// period), ends streams, then closes every connection.
     public func shutdownGracefully() async {
-        let (listener, connections) = state.withLock { state in
-            let result = (state.listener, Array(state.connections.values))
-            state.listener = nil
+        let (listeners, connections) = state.withLock { state in
+            let result = (state.listeners, Array(state.connections.values))
+            state.listeners = []
             return result
         }
-        try? await listener?.close()
+        for listener in listeners { try? await listener.close() }
         for connection in connections {
             connection.pipeline.fireUserInboundEventTriggered(DrainConnectionEvent())
         }

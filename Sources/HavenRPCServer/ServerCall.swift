@@ -34,6 +34,11 @@ public struct ServerCall: Sendable {
     public let metadata: Metadata
     /// The Unix-socket peer, or nil for a transport without one.
     public let peer: PeerCredentials?
+    /// For a TLS connection, the fingerprint of the certificate the client
+    /// presented ("sha256:<hex>"), or nil when it presented none.
+    public let certificateFingerprint: String?
+    /// Whether the call came over TCP+TLS rather than the Unix socket.
+    public let isRemote: Bool
     /// A number unique to the connection within this daemon's lifetime, for logs.
     public let connectionID: UInt64
     /// When the caller stops waiting, if it said (`timeout_nano`).
@@ -41,8 +46,11 @@ public struct ServerCall: Sendable {
 
     public init(
         streamID: UInt32, service: String, method: String, payload: [UInt8], metadata: Metadata,
-        peer: PeerCredentials?, connectionID: UInt64, deadline: ContinuousClock.Instant?
+        peer: PeerCredentials?, connectionID: UInt64, deadline: ContinuousClock.Instant?,
+        certificateFingerprint: String? = nil, isRemote: Bool = false
     ) {
+        self.certificateFingerprint = certificateFingerprint
+        self.isRemote = isRemote
         self.streamID = streamID
         self.service = service
         self.method = method

@@ -31,6 +31,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private let dispatcher: any RPCDispatcher
     private let limits: ServerLimits
     private let peer: PeerCredentials?
+    private let certificate: PresentedCertificate?
     private let connectionID: UInt64
     private var logger: Logger
 
@@ -49,10 +50,14 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var context: ChannelHandlerContext!
 
-    init(dispatcher: any RPCDispatcher, limits: ServerLimits, peer: PeerCredentials?, connectionID: UInt64, logger: Logger) {
+    init(
+        dispatcher: any RPCDispatcher, limits: ServerLimits, peer: PeerCredentials?, certificate: PresentedCertificate? = nil,
+        connectionID: UInt64, logger: Logger
+    ) {
         self.dispatcher = dispatcher
         self.limits = limits
         self.peer = peer
+        self.certificate = certificate
         self.connectionID = connectionID
         self.logger = logger
         self.logger[metadataKey: "connection"] = "\(connectionID)"
@@ -220,7 +225,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
             ? ContinuousClock.now.advanced(by: .nanoseconds(request.timeoutNano)) : nil
         let call = ServerCall(
             streamID: id, service: request.service, method: request.method, payload: Array(request.payload),
-            metadata: Metadata(request.metadata), peer: peer, connectionID: connectionID, deadline: deadline)
+            metadata: Metadata(request.metadata), peer: peer, connectionID: connectionID, deadline: deadline,
+            certificateFingerprint: certificate?.fingerprint, isRemote: certificate != nil)
 
         var record = CallRecord(streaming: { if case .serverStreaming = route { true } else { false } }())
         if request.timeoutNano > 0 {

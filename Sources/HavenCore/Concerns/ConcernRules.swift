@@ -22,4 +22,10 @@ enum ConcernRules {
         IMMINENT RISK: if the student may be in danger now, stay with them (or make sure an adult does) \
         and call the designated lead or the on-duty counselor now. Do not wait for Haven to route this.
         """
+
+    /// Added on a desktop linked to a school server: it may be offline.
+    static let imminentOfflineGuidance = """
+        This desktop may not reach the school server until later, so nobody has been alerted yet: \
+        call the on-duty lead now.
+        """
 }

@@ -92,6 +92,42 @@ enum ConcernStore {
         return id
     }
 
+    /// Derives a concern's current state from its whole history, as sync
+    /// needs after merging entries written on another node: amendments and
+    /// status changes apply in (created_at, id) order, and an entry that lost
+    /// a sync conflict is passed over (it stays in the history). Every node
+    /// holding the same rows derives the same state.
+    static func rederiveCurrent(_ db: Database, concernID: String) throws {
+        guard let base = try Row.fetchOne(db.cachedStatement(sql: "SELECT category, severity, created_at FROM concerns WHERE id = ?"),
+                                          arguments: [concernID]) else { return }
+        var category: String = base["category"]
+        var severity: String = base["severity"]
+        var status = "open"
+        var disposition = ""
+        var updated: Int64 = base["created_at"]
+        let entries = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT kind, field, new_value, status, disposition, created_at FROM concern_entries e
+            WHERE concern_id = ? AND NOT EXISTS (SELECT 1 FROM sync_conflicts x WHERE x.loser_entry_id = e.id)
+            ORDER BY created_at, id
+            """), arguments: [concernID])
+        for entry in entries {
+            updated = max(updated, entry["created_at"])
+            switch (entry["kind"] as String, entry["field"] as String) {
+            case ("amendment", "category"): category = entry["new_value"]
+            case ("amendment", "severity"): severity = entry["new_value"]
+            case ("status", _):
+                status = entry["status"]
+                disposition = entry["disposition"]
+            default: break
+            }
+        }
+        try db.executeCached("""
+            INSERT INTO concern_current (concern_id, category, severity, status, disposition, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+            ON CONFLICT(concern_id) DO UPDATE SET category = excluded.category, severity = excluded.severity,
+                status = excluded.status, disposition = excluded.disposition, updated_at = excluded.updated_at
+            """, [concernID, category, severity, status, disposition, updated])
+    }
+
     static let selectColumns = """
         c.*, cur.category AS cur_category, cur.severity AS cur_severity, cur.status AS cur_status, cur.disposition AS cur_disposition,
         st.given_name, st.family_name, st.preferred_name, rep.display_name AS reporter_name

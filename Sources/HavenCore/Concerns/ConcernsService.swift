@@ -130,13 +130,22 @@ struct ConcernsService {
             }
             return created
         }
+        // On a desktop linked to a school server, routing happens there, at
+        // the next sync: say so, and for imminent risk say to call now.
+        let link = try await core.database.pool.read(SyncLink.read)
         return .with {
             $0.concerns = created
             $0.incidentID = incident
+            var guidance: [String] = []
             if request.severity == "imminent" {
-                $0.guidance = ConcernRules.imminentGuidance
-                    + (told == "no" ? " You said you have not told a designated lead in person: do it now." : "")
+                guidance.append(ConcernRules.imminentGuidance
+                    + (told == "no" ? " You said you have not told a designated lead in person: do it now." : ""))
+                if link != nil { guidance.append(ConcernRules.imminentOfflineGuidance) }
             }
+            if let link {
+                guidance.append("Saved on this desktop. It reaches the school server (\(link.server)) at the next sync, and is routed to the responsible staff only then; `haven sync status` shows what is waiting.")
+            }
+            $0.guidance = guidance.joined(separator: " ")
         }
     }
 

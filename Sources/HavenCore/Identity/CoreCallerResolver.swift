@@ -37,6 +37,9 @@ public struct CoreCallerResolver: CallerResolver {
             }
             return Self.caller(identity, peer: call.peer, method: .token)
         }
+        if let fingerprint = call.certificateFingerprint {
+            return try await nodeCaller(fingerprint: fingerprint)
+        }
         guard let peer = call.peer else { return Caller(peer: nil, authMethod: .none) }
         let localAdmin = core.localAdminUIDs.contains(peer.uid) ? core.localAdminStaffID : nil
         let identity = try await cached(.uid(peer.uid), now: now) { db, _ in
@@ -52,6 +55,31 @@ public struct CoreCallerResolver: CallerResolver {
                 roles: [], accountNote: "uid \(peer.uid) is not linked to a staff account; an administrator can link it with `haven staff link`")
         }
         return Self.caller(identity, peer: peer, method: .peerCredentials)
+    }
+
+    /// An enrolled node, by the certificate it presented: approved, it acts
+    /// for its owner on node methods only (`MethodAccess.node`); pending, it
+    /// has no identity yet; revoked, it is refused.
+    private func nodeCaller(fingerprint: String) async throws -> Caller {
+        let found = try await core.database.pool.read { db -> (NodeRegistry.Node, IdentityCache.Identity)? in
+            guard let node = try NodeRegistry.node(fingerprint: fingerprint, db) else { return nil }
+            return (node, try Self.identity(staffID: node.ownerStaffID, db: db))
+        }
+        guard let (node, identity) = found else {
+            return Caller(peer: nil, authMethod: .none, accountNote: "this certificate belongs to no enrolled node")
+        }
+        switch node.status {
+        case "approved":
+            guard let staffID = identity.staffID else {
+                return Caller(peer: nil, authMethod: .certificate, accountNote: identity.accountNote, inactiveStaffID: identity.inactiveStaffID)
+            }
+            return Caller(peer: nil, authMethod: .certificate, staffID: staffID, displayName: identity.displayName, roles: identity.roles, nodeID: node.id)
+        case "revoked":
+            throw RPCError.unauthenticated("node \(node.id) was revoked by an administrator; it can no longer sync")
+        default:
+            return Caller(peer: nil, authMethod: .certificate,
+                          accountNote: "node \(node.id) is waiting for an administrator to approve it (haven node approve \(node.id) on the server)")
+        }
     }
 
     /// The cached identity for `key`, else read and remember it.

@@ -1,0 +1,191 @@
+import Foundation
+import GRDB
+import HavenPluginAPI
+import HavenProto
+import HavenRPCClient
+import HavenStorage
+import HavenWire
+import Logging
+
+/// A desktop's half of sync: push what was made here, pull what the owner
+/// may see, on an interval and on demand. One cycle at a time; every step
+/// is committed before the next, so a daemon killed mid-sync resumes where
+/// it stopped and nothing is applied twice (Docs/sync.md, "Failure").
+public actor SyncAgent {
+    public struct Outcome: Sendable {
+        var pushed = 0
+        var pulled = 0
+        /// Conflicts found in this cycle, by id: reported by the push, or
+        /// arriving with the pull (the same conflict can be both).
+        var conflictIDs = Set<String>()
+        var conflicts: Int { conflictIDs.count }
+    }
+
+    unowned let core: CoreModule
+    private var loop: Task<Void, Never>?
+
+    init(core: CoreModule) {
+        self.core = core
+    }
+
+    /// Starts syncing on the configured interval, if this daemon is linked.
+    public func startIfLinked() async {
+        guard loop == nil, (try? await core.database.pool.read(SyncLink.read)) != nil else { return }
+        let interval = core.nodeSync.setup.interval
+        loop = Task { [weak self] in
+            while !Task.isCancelled {
+                guard let self else { return }
+                _ = try? await self.cycle()
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    public func stop() async {
+        loop?.cancel()
+        loop = nil
+    }
+
+    /// The cycle under way, if any: cycles never overlap.
+    private var running: Task<Outcome, Error>?
+
+    /// Runs one sync after any cycle already under way (the interval's and
+    /// `haven sync now` can ask at the same moment).
+    func cycle() async throws -> Outcome {
+        while let running { _ = try? await running.value }
+        let task = Task { try await self.runCycle() }
+        running = task
+        defer { running = nil }
+        return try await task.value
+    }
+
+    /// One sync: push, pull, then push what the pull itself wrote (its audit entries).
+    private func runCycle() async throws -> Outcome {
+        guard let link = try await core.database.pool.read(SyncLink.read) else {
+            throw RPCError.failedPrecondition("this daemon is not linked to a school server; enrol it with `haven node enroll`")
+        }
+        guard let connector = core.nodeSync.setup.connector else { throw RPCError.unavailable("this daemon cannot open TLS connections") }
+        let started = StoredTime.ms(core.clock.now())
+        try await core.database.writer.write { db in
+            try db.execute(sql: "UPDATE sync_link SET last_attempt_at = ?", arguments: [started])
+        }
+        do {
+            let client = try await connector(link.host, link.port, link.fingerprint, [])
+            defer { Task { await client.close() } }
+            var outcome = Outcome()
+            try await push(client, &outcome)
+            try await pull(client, &outcome)
+            if outcome.pulled > 0 { try await push(client, &outcome) }
+            try await core.database.writer.write { db in
+                try db.execute(sql: "UPDATE sync_link SET last_success_at = ?, last_error = ''", arguments: [StoredTime.ms(self.core.clock.now())])
+            }
+            core.logger.info("synced", metadata: ["pushed": "\(outcome.pushed)", "pulled": "\(outcome.pulled)", "conflicts": "\(outcome.conflicts)"])
+            return outcome
+        } catch {
+            let message = (error as? RPCError).map { "\($0.code.name): \($0.message)" } ?? "\(error)"
+            try? await core.database.writer.write { db in
+                try db.execute(sql: "UPDATE sync_link SET last_error = ?", arguments: [message])
+            }
+            core.logger.notice("sync failed; will retry", metadata: ["error": "\(message)"])
+            throw error
+        }
+    }
+
+    // MARK: Push
+
+    private struct PushBatch: Sendable {
+        var request = Haven_V1_PushRequest()
+        var lastConcernRowID: Int64?
+        var lastEntryRowID: Int64?
+        var lastAuditSeq: Int64?
+        var isEmpty: Bool { request.rows.isEmpty && request.audit.isEmpty }
+    }
+
+    private func push(_ client: RPCClient, _ outcome: inout Outcome) async throws {
+        let node = core.nodeID
+        let limit = core.nodeSync.setup.batchSize
+        while true {
+            let batch = try await core.database.pool.read { db -> PushBatch in
+                let link = try SyncLink.read(db)!
+                var batch = PushBatch()
+                for (table, after) in [(SyncTable.concerns, link.pushedConcernRowID), (SyncTable.concernEntries, link.pushedEntryRowID)] {
+                    let room = limit - batch.request.rows.count
+                    guard room > 0 else { break }
+                    let rows = try Row.fetchAll(db, sql: """
+                        SELECT rowid AS sync_rowid, \(table.columnNames.joined(separator: ", ")), id AS sync_key FROM \(table.name)
+                        WHERE origin_node = ? AND rowid > ? ORDER BY rowid LIMIT \(room)
+                        """, arguments: [node, after])
+                    batch.request.rows += rows.map { SyncRowCodec.encode(table, $0) }
+                    if let last = rows.last?["sync_rowid"] as Int64? {
+                        if table.name == "concerns" { batch.lastConcernRowID = last } else { batch.lastEntryRowID = last }
+                    }
+                }
+                let audit = try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT \(limit)", arguments: [link.pushedAuditSeq])
+                batch.request.audit = audit.map { row in
+                    Haven_V1_SyncAuditEntry.with {
+                        $0.seq = row["seq"]; $0.id = row["id"]; $0.atMs = row["at"]; $0.actorID = row["actor_id"]
+                        $0.actorName = row["actor_name"]; $0.actorRoles = row["actor_roles"]; $0.action = row["action"]
+                        $0.studentID = row["student_id"]; $0.recordIds = row["record_ids"]; $0.fields = row["fields"]
+                        $0.purpose = row["purpose"]; $0.outcome = row["outcome"]; $0.method = row["method"]; $0.node = row["node"]
+                        $0.prevHash = row["prev_hash"]; $0.hash = row["hash"]
+                    }
+                }
+                batch.lastAuditSeq = audit.last?["seq"]
+                return batch
+            }
+            if batch.isEmpty { return }
+            let response = try await client.unary("haven.v1.Sync", "Push", batch.request, as: Haven_V1_PushResponse.self, timeout: .seconds(60))
+            outcome.pushed += Int(response.accepted)
+            outcome.conflictIDs.formUnion(response.conflicts.map(\.id))
+            // The server has committed the batch; only now move past it.
+            try await core.database.writer.write { db in
+                if let last = batch.lastConcernRowID { try db.execute(sql: "UPDATE sync_link SET pushed_concern_rowid = ?", arguments: [last]) }
+                if let last = batch.lastEntryRowID { try db.execute(sql: "UPDATE sync_link SET pushed_entry_rowid = ?", arguments: [last]) }
+                if let last = batch.lastAuditSeq { try db.execute(sql: "UPDATE sync_link SET pushed_audit_seq = ?", arguments: [last]) }
+            }
+        }
+    }
+
+    // MARK: Pull
+
+    private func pull(_ client: RPCClient, _ outcome: inout Outcome) async throws {
+        var acknowledged: [String] = []
+        let limit = Int32(core.nodeSync.setup.batchSize)
+        while true {
+            let request = Haven_V1_PullRequest.with {
+                $0.acknowledged = acknowledged
+                $0.limit = limit
+            }
+            let response = try await client.unary("haven.v1.Sync", "Pull", request, as: Haven_V1_PullResponse.self, timeout: .seconds(60))
+            if response.rows.isEmpty {
+                try await core.database.writer.write { db in try db.execute(sql: "UPDATE sync_link SET pending_pull = 0") }
+                return
+            }
+            let rows: [ReceivedRow]
+            do {
+                rows = try response.rows.enumerated().map { try SyncRowCodec.decode($1, position: $0, allowed: Set(SyncTable.byName.keys)) }
+            } catch let error as SyncRowError {
+                throw RPCError(.dataLoss, "the server sent a row this desktop cannot accept: \(error.description)")
+            }
+            let applied = try await core.database.writer.write { [core] db -> Int in
+                var applied = 0
+                var touched = Set<String>()
+                for row in rows {
+                    if try SyncRowCodec.store(row, db) { applied += 1 }
+                    switch row.table.name {
+                    case "concerns": touched.insert(row.text("id"))
+                    case "concern_entries", "sync_conflicts": touched.insert(row.text("concern_id"))
+                    default: break
+                    }
+                }
+                for concern in touched { try ConcernStore.rederiveCurrent(db, concernID: concern) }
+                try db.execute(sql: "UPDATE sync_link SET pending_pull = ?", arguments: [response.remaining])
+                try core.auditSystem(AuditRecord(action: "sync.receive", purpose: "\(applied) new rows of \(rows.count) from the school server"), db: db)
+                return applied
+            }
+            outcome.pulled += applied
+            outcome.conflictIDs.formUnion(rows.filter { $0.table.name == "sync_conflicts" }.map { $0.text("id") })
+            acknowledged = rows.map(\.key)
+        }
+    }
+}
