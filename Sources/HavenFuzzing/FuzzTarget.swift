@@ -137,7 +137,16 @@ public enum RequestFuzzing {
         Haven_V1_StageFileRequest.self,
         Haven_V1_SubscribeRequest.self,
         Haven_V1_TaxonomyRequest.self,
-        Haven_V1_VerifyAuditRequest.self
+        Haven_V1_VerifyAuditRequest.self,
+        Haven_V1_DecideNodeRequest.self,
+        Haven_V1_EnrollRequest.self,
+        Haven_V1_ListNodesRequest.self,
+        Haven_V1_NodeIdentityRequest.self,
+        Haven_V1_PullRequest.self,
+        Haven_V1_PushRequest.self,
+        Haven_V1_RegisterNodeRequest.self,
+        Haven_V1_SyncNowRequest.self,
+        Haven_V1_SyncStatusRequest.self
     ]
 
     static func run(_ bytes: [UInt8]) {

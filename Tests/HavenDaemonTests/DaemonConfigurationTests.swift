@@ -81,6 +81,13 @@ import Testing
     @Test func unknownTopLevelTable() {
         let found = issues("[deamon]\nmode = \"desktop\"")
         #expect(found.map(\.key) == ["deamon"])
-        #expect(found.first?.message.contains("[daemon], [limits], [access], [concerns] and [plugins]") == true)
+        #expect(found.first?.message.contains("[daemon], [limits], [access], [concerns], [plugins], [remote] and [sync]") == true)
+    }
+
+    @Test func remoteListenMustBeHostAndPort() {
+        let found = issues("[remote]\nlisten = \"7443\"\n[sync]\ninterval_seconds = 0")
+        #expect(found.map(\.key) == ["remote.listen", "sync.interval_seconds"])
+        #expect(found.first?.message.contains("host:port") == true)
+        #expect(found.first?.line == 2)
     }
 }
