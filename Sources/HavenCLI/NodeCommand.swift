@@ -146,7 +146,7 @@ struct SyncCommand: AsyncParsableCommand {
             lines.append("conflicts:    none")
         } else {
             lines.append("conflicts:")
-            for c in r.conflicts { lines.append("  concern \(c.concernID): kept \(c.winnerEntryID) over \(c.loserEntryID) (\(c.rule))") }
+            for c in r.conflicts { lines.append("  \(c.subjectType) \(c.subjectID): kept \(c.winnerEntryID) over \(c.loserEntryID) (\(c.rule))") }
         }
         return lines.joined(separator: "\n")
     }

@@ -22,6 +22,8 @@ public final class CoreModule: CoreServices {
     let identities = IdentityCache()
     /// This daemon as a node: identity, enrolled nodes, link to a server.
     public let nodeSync = NodeSync()
+    /// Every synced table: the core's and those plugins register.
+    public let syncRegistry = SyncRegistry()
     /// A desktop's sync with its school server (idle unless linked).
     public var syncAgent: SyncAgent {
         agent.withLock { agent in
@@ -54,7 +56,11 @@ public final class CoreModule: CoreServices {
             try CoreSchema.setMeta(db, "local_admin_staff_id", id)
             return id
         }
-        try database.pool.read { db in try nodeSync.registry.load(db) }
+        let isLinked = try database.pool.read { db in
+            try nodeSync.registry.load(db)
+            return try SyncLink.read(db) != nil
+        }
+        noteLinked(isLinked)
     }
 
     // MARK: CoreServices
@@ -183,6 +189,17 @@ public final class CoreModule: CoreServices {
     public func registerAssignmentProvider(_ provider: any AssignmentProvider) {
         policy.register(provider)
     }
+
+    public func registerSync(_ participant: SyncParticipant) {
+        syncRegistry.register(participant)
+    }
+
+    /// False once this desktop is linked to a school server (Docs/sync.md).
+    public var routesLocally: Bool { !linked.withLock { $0 } }
+    private let linked = Locked(false)
+
+    /// Read at start and set on enrolment.
+    func noteLinked(_ value: Bool) { linked.withLock { $0 = value } }
 
     // MARK: Assembly
 

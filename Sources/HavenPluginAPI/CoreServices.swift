@@ -143,6 +143,13 @@ public protocol CoreServices: Sendable {
     var nodeID: String { get }
     var clock: any HavenClock { get }
 
+    /// False on a desktop linked to a school server: routing, escalation and
+    /// other work that acts on events happen on the server (Docs/sync.md).
+    var routesLocally: Bool { get }
+
+    /// Adds a plugin's tables to sync (Docs/sync.md).
+    func registerSync(_ participant: SyncParticipant)
+
     /// Runs `body` in a durable write transaction. `AccessDenied` thrown by the
     /// body rolls back its changes, is audited as a denial, and reaches the
     /// caller as PERMISSION_DENIED; the audit entry commits either way.

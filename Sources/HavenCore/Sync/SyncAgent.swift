@@ -95,8 +95,8 @@ public actor SyncAgent {
 
     private struct PushBatch: Sendable {
         var request = Haven_V1_PushRequest()
-        var lastConcernRowID: Int64?
-        var lastEntryRowID: Int64?
+        /// Per table, the last rowid in the batch.
+        var lastRowIDs: [String: Int64] = [:]
         var lastAuditSeq: Int64?
         var isEmpty: Bool { request.rows.isEmpty && request.audit.isEmpty }
     }
@@ -104,32 +104,28 @@ public actor SyncAgent {
     private func push(_ client: RPCClient, _ outcome: inout Outcome) async throws {
         let node = core.nodeID
         let limit = core.nodeSync.setup.batchSize
+        let tables = core.syncRegistry.tables(core: core).filter { $0.push != nil }
         while true {
             let batch = try await core.database.pool.read { db -> PushBatch in
                 let link = try SyncLink.read(db)!
+                let cursors = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT table_name, last_rowid FROM sync_push_cursors")
+                    .map { ($0["table_name"] as String, $0["last_rowid"] as Int64) })
                 var batch = PushBatch()
-                for (table, after) in [(SyncTable.concerns, link.pushedConcernRowID), (SyncTable.concernEntries, link.pushedEntryRowID)] {
+                for table in tables {
                     let room = limit - batch.request.rows.count
                     guard room > 0 else { break }
-                    let rows = try Row.fetchAll(db, sql: """
-                        SELECT rowid AS sync_rowid, \(table.columnNames.joined(separator: ", ")), id AS sync_key FROM \(table.name)
-                        WHERE origin_node = ? AND rowid > ? ORDER BY rowid LIMIT \(room)
-                        """, arguments: [node, after])
+                    let sql = """
+                        SELECT rowid AS sync_rowid, \(table.columnNames.joined(separator: ", ")), \(table.keySQL) AS sync_key FROM \(table.name)
+                        WHERE (\(table.push!.selection)) AND \(table.push!.authorColumn) = :owner AND rowid > :after ORDER BY rowid LIMIT \(room)
+                        """
+                    let rows = try Row.fetchAll(db, sql: sql, arguments: namedArguments(sql, [
+                        "node": node, "owner": link.ownerStaffID, "after": cursors[table.name] ?? 0,
+                    ]))
                     batch.request.rows += rows.map { SyncRowCodec.encode(table, $0) }
-                    if let last = rows.last?["sync_rowid"] as Int64? {
-                        if table.name == "concerns" { batch.lastConcernRowID = last } else { batch.lastEntryRowID = last }
-                    }
+                    if let last = rows.last?["sync_rowid"] as Int64? { batch.lastRowIDs[table.name] = last }
                 }
                 let audit = try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT \(limit)", arguments: [link.pushedAuditSeq])
-                batch.request.audit = audit.map { row in
-                    Haven_V1_SyncAuditEntry.with {
-                        $0.seq = row["seq"]; $0.id = row["id"]; $0.atMs = row["at"]; $0.actorID = row["actor_id"]
-                        $0.actorName = row["actor_name"]; $0.actorRoles = row["actor_roles"]; $0.action = row["action"]
-                        $0.studentID = row["student_id"]; $0.recordIds = row["record_ids"]; $0.fields = row["fields"]
-                        $0.purpose = row["purpose"]; $0.outcome = row["outcome"]; $0.method = row["method"]; $0.node = row["node"]
-                        $0.prevHash = row["prev_hash"]; $0.hash = row["hash"]
-                    }
-                }
+                batch.request.audit = audit.map(Self.auditEntry)
                 batch.lastAuditSeq = audit.last?["seq"]
                 return batch
             }
@@ -139,14 +135,32 @@ public actor SyncAgent {
             outcome.conflictIDs.formUnion(response.conflicts.map(\.id))
             // The server has committed the batch; only now move past it.
             try await core.database.writer.write { db in
-                if let last = batch.lastConcernRowID { try db.execute(sql: "UPDATE sync_link SET pushed_concern_rowid = ?", arguments: [last]) }
-                if let last = batch.lastEntryRowID { try db.execute(sql: "UPDATE sync_link SET pushed_entry_rowid = ?", arguments: [last]) }
+                for (table, last) in batch.lastRowIDs {
+                    try db.execute(sql: """
+                        INSERT INTO sync_push_cursors (table_name, last_rowid) VALUES (?, ?)
+                        ON CONFLICT(table_name) DO UPDATE SET last_rowid = excluded.last_rowid
+                        """, arguments: [table, last])
+                }
                 if let last = batch.lastAuditSeq { try db.execute(sql: "UPDATE sync_link SET pushed_audit_seq = ?", arguments: [last]) }
             }
         }
     }
 
+    private static func auditEntry(_ row: Row) -> Haven_V1_SyncAuditEntry {
+        Haven_V1_SyncAuditEntry.with {
+            $0.seq = row["seq"]; $0.id = row["id"]; $0.atMs = row["at"]; $0.actorID = row["actor_id"]
+            $0.actorName = row["actor_name"]; $0.actorRoles = row["actor_roles"]; $0.action = row["action"]
+            $0.studentID = row["student_id"]; $0.recordIds = row["record_ids"]; $0.fields = row["fields"]
+            $0.purpose = row["purpose"]; $0.outcome = row["outcome"]; $0.method = row["method"]; $0.node = row["node"]
+            $0.prevHash = row["prev_hash"]; $0.hash = row["hash"]
+        }
+    }
+
     // MARK: Pull
+
+    /// Rows pulled onto a desktop: nothing to decide there; the server did.
+    private static let desktopReceipt = SyncReceipt(
+        onServer: false, context: nil, concurrent: { _, _, _ in [] }, recordConflict: { _, _, _, _, _ in })
 
     private func pull(_ client: RPCClient, _ outcome: inout Outcome) async throws {
         var acknowledged: [String] = []
@@ -161,31 +175,31 @@ public actor SyncAgent {
                 try await core.database.writer.write { db in try db.execute(sql: "UPDATE sync_link SET pending_pull = 0") }
                 return
             }
-            let rows: [ReceivedRow]
+            let tables = core.syncRegistry.tables(core: core)
+            let byName = Dictionary(uniqueKeysWithValues: tables.map { ($0.name, $0) })
+            let rows: [(SyncTable, SyncRow)]
             do {
-                rows = try response.rows.enumerated().map { try SyncRowCodec.decode($1, position: $0, allowed: Set(SyncTable.byName.keys)) }
+                rows = try response.rows.enumerated().map { try SyncRowCodec.decode($1, position: $0, tables: byName) }
             } catch let error as SyncRowError {
                 throw RPCError(.dataLoss, "the server sent a row this desktop cannot accept: \(error.description)")
             }
             let applied = try await core.database.writer.write { [core] db -> Int in
-                var applied = 0
-                var touched = Set<String>()
-                for row in rows {
-                    if try SyncRowCodec.store(row, db) { applied += 1 }
-                    switch row.table.name {
-                    case "concerns": touched.insert(row.text("id"))
-                    case "concern_entries", "sync_conflicts": touched.insert(row.text("concern_id"))
-                    default: break
-                    }
+                var fresh: [String: [SyncRow]] = [:]
+                for (table, row) in rows where try SyncRowCodec.store(table, row, db) {
+                    fresh[table.name, default: []].append(row)
                 }
-                for concern in touched { try ConcernStore.rederiveCurrent(db, concernID: concern) }
+                // Each table re-derives what depends on its new rows, in order.
+                for table in tables {
+                    if let new = fresh[table.name], let received = table.received { try received(new, Self.desktopReceipt, db) }
+                }
                 try db.execute(sql: "UPDATE sync_link SET pending_pull = ?", arguments: [response.remaining])
+                let applied = fresh.values.reduce(0) { $0 + $1.count }
                 try core.auditSystem(AuditRecord(action: "sync.receive", purpose: "\(applied) new rows of \(rows.count) from the school server"), db: db)
                 return applied
             }
             outcome.pulled += applied
-            outcome.conflictIDs.formUnion(rows.filter { $0.table.name == "sync_conflicts" }.map { $0.text("id") })
-            acknowledged = rows.map(\.key)
+            outcome.conflictIDs.formUnion(rows.filter { $0.0.name == "sync_conflicts" }.map { $0.1.text("id") })
+            acknowledged = rows.map(\.1.key)
         }
     }
 }

@@ -1,4 +1,5 @@
 import GRDB
+import HavenPluginAPI
 import HavenStorage
 
 /// A desktop's link to its school server, as `sync_link` holds it.
@@ -12,8 +13,6 @@ struct SyncLink: Sendable {
     var lastSuccessAt: Int64?
     var lastError: String
     var pendingPull: Int64
-    var pushedConcernRowID: Int64
-    var pushedEntryRowID: Int64
     var pushedAuditSeq: Int64
 
     static func read(_ db: Database) throws -> SyncLink? {
@@ -22,18 +21,22 @@ struct SyncLink: Sendable {
             host: row["server_host"], port: row["server_port"], fingerprint: row["server_fingerprint"],
             serverNodeID: row["server_node_id"], ownerStaffID: row["owner_staff_id"], lastAttemptAt: row["last_attempt_at"],
             lastSuccessAt: row["last_success_at"], lastError: row["last_error"], pendingPull: row["pending_pull"],
-            pushedConcernRowID: row["pushed_concern_rowid"], pushedEntryRowID: row["pushed_entry_rowid"], pushedAuditSeq: row["pushed_audit_seq"])
+            pushedAuditSeq: row["pushed_audit_seq"])
     }
 
     var server: String { "\(host):\(port)" }
 
-    /// Records made here that the server does not hold yet.
-    static func pendingPush(_ db: Database, link: SyncLink, node: String) throws -> Int64 {
-        let concerns = try Int64.fetchOne(db, sql: "SELECT count(*) FROM concerns WHERE origin_node = ? AND rowid > ?",
-                                          arguments: [node, link.pushedConcernRowID]) ?? 0
-        let entries = try Int64.fetchOne(db, sql: "SELECT count(*) FROM concern_entries WHERE origin_node = ? AND rowid > ?",
-                                         arguments: [node, link.pushedEntryRowID]) ?? 0
-        let audit = try Int64.fetchOne(db, sql: "SELECT count(*) FROM audit_log WHERE seq > ?", arguments: [link.pushedAuditSeq]) ?? 0
-        return concerns + entries + audit
+    /// Records made here (and audit entries) that the server does not hold yet.
+    static func pendingPush(_ db: Database, link: SyncLink, node: String, tables: [SyncTable]) throws -> Int64 {
+        var pending = try Int64.fetchOne(db, sql: "SELECT count(*) FROM audit_log WHERE seq > ?", arguments: [link.pushedAuditSeq]) ?? 0
+        for table in tables {
+            guard let push = table.push else { continue }
+            let sql = """
+                SELECT count(*) FROM \(table.name) WHERE (\(push.selection)) AND \(push.authorColumn) = :owner
+                AND rowid > coalesce((SELECT last_rowid FROM sync_push_cursors WHERE table_name = '\(table.name)'), 0)
+                """
+            pending += try Int64.fetchOne(db, sql: sql, arguments: namedArguments(sql, ["node": node, "owner": link.ownerStaffID])) ?? 0
+        }
+        return pending
     }
 }

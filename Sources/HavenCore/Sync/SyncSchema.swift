@@ -73,24 +73,29 @@ enum SyncSchema {
                     last_success_at INTEGER,
                     last_error TEXT NOT NULL DEFAULT '',
                     pending_pull INTEGER NOT NULL DEFAULT 0,
-                    pushed_concern_rowid INTEGER NOT NULL DEFAULT 0,
-                    pushed_entry_rowid INTEGER NOT NULL DEFAULT 0,
                     pushed_audit_seq INTEGER NOT NULL DEFAULT 0
                 ) STRICT;
+                -- Desktop: per synced table, the last rowid the server has committed.
+                CREATE TABLE sync_push_cursors (
+                    table_name TEXT PRIMARY KEY NOT NULL,
+                    last_rowid INTEGER NOT NULL
+                ) STRICT;
 
-                -- Both: concurrent changes that a merge had to decide between.
-                -- The loser stays in the history; it is only passed over when
-                -- the concern's current state is derived.
+                -- Both: concurrent changes that a merge had to decide between
+                -- (subject: a concern or a referral). The loser stays in the
+                -- history; it is only passed over when the current state is derived.
                 CREATE TABLE sync_conflicts (
                     id TEXT PRIMARY KEY NOT NULL,
-                    concern_id TEXT NOT NULL REFERENCES concerns(id),
+                    subject_type TEXT NOT NULL,
+                    subject_id TEXT NOT NULL,
+                    student_id TEXT NOT NULL,
                     winner_entry_id TEXT NOT NULL,
                     loser_entry_id TEXT NOT NULL,
                     rule TEXT NOT NULL,
                     detected_at INTEGER NOT NULL,
                     origin_node TEXT NOT NULL
                 ) STRICT;
-                CREATE INDEX sync_conflicts_by_concern ON sync_conflicts(concern_id);
+                CREATE INDEX sync_conflicts_by_subject ON sync_conflicts(subject_id);
                 CREATE INDEX sync_conflicts_by_loser ON sync_conflicts(loser_entry_id);
                 """)
         },

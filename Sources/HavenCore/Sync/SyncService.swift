@@ -55,18 +55,9 @@ struct SyncService {
             if let at = link.lastSuccessAt { response.lastSuccessAt = .init(ms: at) }
             if let at = link.lastAttemptAt { response.lastAttemptAt = .init(ms: at) }
             response.lastError = link.lastError
-            response.pendingPush = try SyncLink.pendingPush(db, link: link, node: core.nodeID)
+            response.pendingPush = try SyncLink.pendingPush(db, link: link, node: core.nodeID, tables: core.syncRegistry.tables(core: core))
             response.pendingPull = link.pendingPull
-            response.conflicts = try Row.fetchAll(db, sql: "SELECT * FROM sync_conflicts ORDER BY detected_at").map { row in
-                .with {
-                    $0.id = row["id"]
-                    $0.concernID = row["concern_id"]
-                    $0.winnerEntryID = row["winner_entry_id"]
-                    $0.loserEntryID = row["loser_entry_id"]
-                    $0.rule = row["rule"]
-                    $0.detectedAt = .init(ms: row["detected_at"])
-                }
-            }
+            response.conflicts = try Row.fetchAll(db, sql: "SELECT * FROM sync_conflicts ORDER BY detected_at").map(SyncConflicts.message)
             return response
         }
     }
@@ -122,6 +113,7 @@ struct SyncService {
             try core.audit(AuditRecord(action: "sync.enroll", recordIDs: [registered.serverNodeID, owner.id],
                                        purpose: "linked to \(request.server) (\(fingerprint))"), context: context, db: db)
         }
+        core.noteLinked(true)
         await core.syncAgent.startIfLinked()
         return .with {
             $0.node = registered.node

@@ -407,12 +407,21 @@ public nonisolated struct Haven_V1_SyncValue: Sendable {
     set {value = .null(newValue)}
   }
 
+  public var real: Double {
+    get {
+      if case .real(let v)? = value {return v}
+      return 0
+    }
+    set {value = .real(newValue)}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Value: Equatable, Sendable {
     case text(String)
     case integer(Int64)
     case null(Bool)
+    case real(Double)
 
   }
 
@@ -537,10 +546,13 @@ public nonisolated struct Haven_V1_SyncConflict: Sendable {
 
   public var id: String = String()
 
-  public var concernID: String = String()
+  /// the concern or referral both nodes changed
+  public var subjectID: String = String()
 
+  /// the concern entry or referral action that decides the state
   public var winnerEntryID: String = String()
 
+  /// kept in the history, passed over
   public var loserEntryID: String = String()
 
   public var rule: String = String()
@@ -553,6 +565,9 @@ public nonisolated struct Haven_V1_SyncConflict: Sendable {
   public var hasDetectedAt: Bool {self._detectedAt != nil}
   /// Clears the value of `detectedAt`. Subsequent reads from it will return its default value.
   public mutating func clearDetectedAt() {self._detectedAt = nil}
+
+  /// "concern" or "referral"
+  public var subjectType: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1277,7 +1292,7 @@ nonisolated extension Haven_V1_SyncRow: SwiftProtobuf.Message, SwiftProtobuf._Me
 
 nonisolated extension Haven_V1_SyncValue: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SyncValue"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}column\0\u{1}text\0\u{1}integer\0\u{1}null\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}column\0\u{1}text\0\u{1}integer\0\u{1}null\0\u{1}real\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1310,6 +1325,14 @@ nonisolated extension Haven_V1_SyncValue: SwiftProtobuf.Message, SwiftProtobuf._
           self.value = .null(v)
         }
       }()
+      case 5: try {
+        var v: Double?
+        try decoder.decodeSingularDoubleField(value: &v)
+        if let v = v {
+          if self.value != nil {try decoder.handleConflictingOneOf()}
+          self.value = .real(v)
+        }
+      }()
       default: break
       }
     }
@@ -1335,6 +1358,10 @@ nonisolated extension Haven_V1_SyncValue: SwiftProtobuf.Message, SwiftProtobuf._
     case .null?: try {
       guard case .null(let v)? = self.value else { preconditionFailure() }
       try visitor.visitSingularBoolField(value: v, fieldNumber: 4)
+    }()
+    case .real?: try {
+      guard case .real(let v)? = self.value else { preconditionFailure() }
+      try visitor.visitSingularDoubleField(value: v, fieldNumber: 5)
     }()
     case nil: break
     }
@@ -1611,7 +1638,7 @@ nonisolated extension Haven_V1_PullResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Haven_V1_SyncConflict: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SyncConflict"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}concern_id\0\u{3}winner_entry_id\0\u{3}loser_entry_id\0\u{1}rule\0\u{3}detected_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}subject_id\0\u{3}winner_entry_id\0\u{3}loser_entry_id\0\u{1}rule\0\u{3}detected_at\0\u{3}subject_type\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1620,11 +1647,12 @@ nonisolated extension Haven_V1_SyncConflict: SwiftProtobuf.Message, SwiftProtobu
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
-      case 2: try { try decoder.decodeSingularStringField(value: &self.concernID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.subjectID) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.winnerEntryID) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.loserEntryID) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.rule) }()
       case 6: try { try decoder.decodeSingularMessageField(value: &self._detectedAt) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.subjectType) }()
       default: break
       }
     }
@@ -1638,8 +1666,8 @@ nonisolated extension Haven_V1_SyncConflict: SwiftProtobuf.Message, SwiftProtobu
     if !self.id.isEmpty {
       try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
     }
-    if !self.concernID.isEmpty {
-      try visitor.visitSingularStringField(value: self.concernID, fieldNumber: 2)
+    if !self.subjectID.isEmpty {
+      try visitor.visitSingularStringField(value: self.subjectID, fieldNumber: 2)
     }
     if !self.winnerEntryID.isEmpty {
       try visitor.visitSingularStringField(value: self.winnerEntryID, fieldNumber: 3)
@@ -1653,16 +1681,20 @@ nonisolated extension Haven_V1_SyncConflict: SwiftProtobuf.Message, SwiftProtobu
     try { if let v = self._detectedAt {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 6)
     } }()
+    if !self.subjectType.isEmpty {
+      try visitor.visitSingularStringField(value: self.subjectType, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Haven_V1_SyncConflict, rhs: Haven_V1_SyncConflict) -> Bool {
     if lhs.id != rhs.id {return false}
-    if lhs.concernID != rhs.concernID {return false}
+    if lhs.subjectID != rhs.subjectID {return false}
     if lhs.winnerEntryID != rhs.winnerEntryID {return false}
     if lhs.loserEntryID != rhs.loserEntryID {return false}
     if lhs.rule != rhs.rule {return false}
     if lhs._detectedAt != rhs._detectedAt {return false}
+    if lhs.subjectType != rhs.subjectType {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
