@@ -141,6 +141,11 @@ public enum ConflictRule {
     public static let closeLoses = "close-loses-to-open: a close loses to a concurrent change that keeps the record open"
     public static let laterWins = "later-wins: the later of two concurrent status changes wins"
 
+    /// Two concurrent changes to the same status agree; only different ones conflict.
+    public static func conflict(_ a: StatusChange, _ b: StatusChange, closed: String = "closed") -> ConflictDecision? {
+        a.status == b.status ? nil : decide(a, b, closed: closed)
+    }
+
     public static func decide(_ a: StatusChange, _ b: StatusChange, closed: String = "closed") -> ConflictDecision {
         if (a.status == closed) != (b.status == closed) {
             let (open, close) = a.status == closed ? (b, a) : (a, b)

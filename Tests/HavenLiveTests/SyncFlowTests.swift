@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import GRDB
+import HavenScreeningProto
 import HavenTestSupport
 import Testing
 
@@ -20,13 +21,21 @@ import Testing
         let fingerprint: String
         let desktopNode: String
 
-        static func make(batchSize: Int = 500) async throws -> Pair {
+        static func make(batchSize: Int = 500, desktopPlugins: Bool = false) async throws -> Pair {
             let serverDirectory = TemporaryDirectory(prefix: "havend-server")
             let rules = try serverDirectory.write("routing.toml", """
                 [[rule]]
                 name = "imminent"
                 events = ["concern.created"]
                 severities = ["imminent"]
+                to = ["on_duty:counselor", "on_duty:designated_lead"]
+                priority = "emergency"
+                acknowledge_within = "1h"
+
+                [[rule]]
+                name = "asq-acute"
+                events = ["screening.completed"]
+                flags_any = ["acute_suicide_risk"]
                 to = ["on_duty:counselor"]
                 priority = "emergency"
                 acknowledge_within = "1h"
@@ -55,6 +64,7 @@ import Testing
                 [sync]
                 interval_seconds = 3600
                 batch_size = \(batchSize)
+                \(desktopPlugins ? "[plugins]\nenabled = [\"screening\", \"referrals\"]" : "")
                 """)
             let desktop = try await DaemonProcess(arguments: ["--config", desktopConfig], directory: desktopDirectory).start()
             let desktopIdentity = try await json(desktop, ["node", "identity"])
@@ -74,6 +84,10 @@ import Testing
 
         func asCounselor(_ arguments: [String]) async throws -> CommandResult {
             try await server.cli(arguments, environment: ["HAVEN_TOKEN": tokens["counselor"]!])
+        }
+
+        func asLead(_ arguments: [String]) async throws -> CommandResult {
+            try await server.cli(arguments, environment: ["HAVEN_TOKEN": tokens["lead"]!])
         }
 
         func asTeacher(_ arguments: [String]) async throws -> CommandResult {
@@ -338,6 +352,75 @@ import Testing
         let anonymous = try await pair.desktop.cli(["concern", "list"] + remote + ["--token", "hvn_not_a_token"])
         #expect(anonymous.status == 1)
         #expect(anonymous.stderr.contains("UNAUTHENTICATED"), "\(anonymous.stderr)")
+        try await pair.desktop.stop()
+        try await pair.server.stop()
+    }
+
+    @Test func aReferralAcknowledgedOnTheServerAndClosedOnTheDesktopAndAScreeningGivenOfflineFollowTheRules() async throws {
+        let pair = try await Pair.make(desktopPlugins: true)
+        try await pair.enrollAndApprove()
+        // An imminent concern on the server is routed to the on-duty counselor and the designated lead.
+        _ = try await Self.addConcern(pair.server, student: "stu-1-1", severity: "imminent", narrative: "Said goodbye to friends",
+                                      environment: ["HAVEN_TOKEN": pair.tokens["teacher"]!])
+        var referralID = ""
+        for _ in 0..<100 where referralID.isEmpty {
+            let mine = try await Self.json(pair.server, ["referral", "list", "--mine"], environment: ["HAVEN_TOKEN": pair.tokens["counselor"]!])
+            referralID = ((mine["referrals"] as? [[String: Any]])?.first?["id"] as? String) ?? ""
+            if referralID.isEmpty { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        #expect(!referralID.isEmpty, "the concern was routed")
+        _ = try await pair.syncNow()
+        let onDesktop = try await Self.json(pair.desktop, ["referral", "show", referralID])
+        #expect(onDesktop["status"] as? String == "open" || onDesktop["status"] == nil, "\(onDesktop)")
+
+        // Apart: the counselor handles it on the laptop and screens the student; the lead acknowledges it at school.
+        try await pair.server.stop()
+        #expect(try await pair.desktop.cli(["referral", "ack", referralID]).status == 0)
+        let closed = try await pair.desktop.cli(["referral", "close", referralID, "--disposition", "resolved", "--note", "Met with the family at home"])
+        #expect(closed.status == 0, "\(closed.stderr)")
+        let student = onDesktop["studentId"] as! String
+        let desktop = try await pair.desktop.client()
+        let started: Haven_Screening_V1_Administration = try await desktop.unary("haven.screening.v1.Screening", "Start", Haven_Screening_V1_StartRequest.with {
+            $0.studentID = student; $0.instrumentID = "asq"; $0.reason = "home visit"
+        })
+        let _: Haven_Screening_V1_Administration = try await desktop.unary("haven.screening.v1.Screening", "Answer", Haven_Screening_V1_AnswerRequest.with {
+            $0.administrationID = started.id
+            $0.answers = zip(["1", "2", "3", "4", "5"], ["no", "yes", "no", "no", "yes"]).map { a in .with { $0.linkID = a.0; $0.value = a.1 } }
+        })
+        let _: Haven_Screening_V1_Administration = try await desktop.unary("haven.screening.v1.Screening", "Submit", Haven_Screening_V1_SubmitRequest.with {
+            $0.administrationID = started.id
+        })
+        await desktop.close()
+        // The desktop does not route: that waits for the server.
+        let localReferrals = try await Self.json(pair.desktop, ["referral", "list", "--status", "all"])
+        #expect((localReferrals["referrals"] as? [[String: Any]])?.count == 1, "\(localReferrals)")
+
+        try await pair.server.start()
+        let acknowledged = try await pair.asLead(["referral", "ack", referralID])
+        #expect(acknowledged.status == 0, "\(acknowledged.stderr)")
+
+        let synced = try await pair.syncNow()
+        #expect(synced["conflicts"] as? String == "1", "\(synced)")
+        // Both nodes derive the same state: the close lost to the concurrent acknowledgement; both stay in the history.
+        for (daemon, environment) in [(pair.server, ["HAVEN_TOKEN": pair.tokens["counselor"]!]), (pair.desktop, [:])] {
+            let referral = try await Self.json(daemon, ["referral", "show", referralID], environment: environment)
+            #expect(referral["status"] as? String == "acknowledged", "\(referral)")
+            let kinds = (referral["history"] as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+            #expect(kinds.contains("closed") && kinds.filter { $0 == "acknowledged" }.count == 2, "\(kinds)")
+        }
+        // The screening given offline reached the server, was scored there, and routed.
+        let administrationID = started.id
+        let band = try Self.query(pair.server) { db in
+            try String.fetchOne(db, sql: "SELECT band FROM screening_results WHERE administration_id = ?", arguments: [administrationID])
+        }
+        #expect(band == "acute_positive", "the desktop's screening and its result are on the server")
+        var routed = ""
+        for _ in 0..<100 {
+            routed = try await pair.asCounselor(["referral", "list", "--mine"]).stdout
+            if routed.contains("asq-acute") { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(routed.contains("asq-acute"), "\(routed)")
         try await pair.desktop.stop()
         try await pair.server.stop()
     }

@@ -73,6 +73,7 @@ public struct ReferralsPlugin: HavenPlugin {
         _ = try engine.reload()
         engineBox.engine.withLock { $0 = engine }
         context.core.registerAssignmentProvider(ReferralAssignments())
+        context.core.registerSync(ReferralSync.participant(core: context.core))
         // Fire every deadline that passed while the daemon was down, then keep watch.
         try await engine.tick()
         let scheduler = Task { await engine.runScheduler() }

@@ -60,10 +60,9 @@ public struct ScreeningPlugin: HavenPlugin {
                 try ScreeningStore.appendAnswers(db, administrationID: id, answers, by: "demo", at: ms)
                 let score = instrument.score(try instrument.normalize(answers.map { ($0.linkId, $0.value) }))
                 try ScreeningStore.insertResult(db, administrationID: id, score, by: "demo", at: ms, node: core.nodeID)
-                var attributes = ["instrument": instrument.id, "version": instrument.version, "band": score.band,
-                                  "flags": score.flags.map(\.name).joined(separator: ","), "administration_id": id, "context": "individual", "grade": student.grade]
-                if let total = score.total { attributes["total"] = formatScore(total) }
-                try core.publish(NewEvent(type: "screening.completed", studentID: student.id, schoolID: student.schoolID, subjectID: id, attributes: attributes), db: db)
+                try core.publish(ScreeningEvents.completed(
+                    administrationID: id, instrument: instrument, score: score, context: "individual", concernID: "",
+                    student: student, studentID: student.id, submittedBy: ""), db: db)
             }
         }
     }
@@ -71,6 +70,7 @@ public struct ScreeningPlugin: HavenPlugin {
     public func activate(_ context: PluginContext) async throws -> PluginActivation {
         let catalog = InstrumentCatalog()
         try catalog.load(database: context.database, node: context.nodeID)
+        context.core.registerSync(ScreeningSync.participant(core: context.core, catalog: catalog))
         return PluginActivation(
             services: [ScreeningService(core: context.core, catalog: catalog).definition],
             timelineContributors: [ScreeningTimeline(catalog: catalog)])

@@ -129,7 +129,7 @@ extension CoreModule {
                     WHERE concern_id = :subject AND kind = 'status' AND id != :incoming
                     """, ["subject": concernID, "incoming": incoming.id])
                 for other in held {
-                    try receipt.recordConflict(db, "concern", concernID, studentID, ConflictRule.decide(incoming, other))
+                    if let decision = ConflictRule.conflict(incoming, other) { try receipt.recordConflict(db, "concern", concernID, studentID, decision) }
                 }
             }
             try ConcernStore.rederiveCurrent(db, concernID: concernID)

@@ -21,6 +21,7 @@ struct NodesService {
                     $0.fingerprint = setup.fingerprint
                     $0.mode = setup.mode
                     $0.remoteListen = setup.remoteListen
+                    $0.syncTables = core.syncRegistry.tables(core: core).map(\.name)
                 }
             },
             .unary("Register", Haven_V1_RegisterNodeRequest.self, Haven_V1_RegisterNodeResponse.self, access: .staff, register),

@@ -72,10 +72,14 @@ public actor SyncAgent {
         do {
             let client = try await connector(link.host, link.port, link.fingerprint, [])
             defer { Task { await client.close() } }
+            // The server says which tables it takes; rows of others wait here.
+            let identity = try await client.unary("haven.v1.Nodes", "Identity", Haven_V1_NodeIdentityRequest(),
+                                                  as: Haven_V1_NodeIdentityResponse.self, timeout: .seconds(30))
+            let serverTables = Set(identity.syncTables)
             var outcome = Outcome()
-            try await push(client, &outcome)
+            try await push(client, serverTables: serverTables, &outcome)
             try await pull(client, &outcome)
-            if outcome.pulled > 0 { try await push(client, &outcome) }
+            if outcome.pulled > 0 { try await push(client, serverTables: serverTables, &outcome) }
             try await core.database.writer.write { db in
                 try db.execute(sql: "UPDATE sync_link SET last_success_at = ?, last_error = ''", arguments: [StoredTime.ms(self.core.clock.now())])
             }
@@ -101,10 +105,10 @@ public actor SyncAgent {
         var isEmpty: Bool { request.rows.isEmpty && request.audit.isEmpty }
     }
 
-    private func push(_ client: RPCClient, _ outcome: inout Outcome) async throws {
+    private func push(_ client: RPCClient, serverTables: Set<String>, _ outcome: inout Outcome) async throws {
         let node = core.nodeID
         let limit = core.nodeSync.setup.batchSize
-        let tables = core.syncRegistry.tables(core: core).filter { $0.push != nil }
+        let tables = core.syncRegistry.tables(core: core).filter { $0.push != nil && serverTables.contains($0.name) }
         while true {
             let batch = try await core.database.pool.read { db -> PushBatch in
                 let link = try SyncLink.read(db)!
@@ -169,6 +173,7 @@ public actor SyncAgent {
             let request = Haven_V1_PullRequest.with {
                 $0.acknowledged = acknowledged
                 $0.limit = limit
+                $0.tables = core.syncRegistry.tables(core: core).map(\.name)
             }
             let response = try await client.unary("haven.v1.Sync", "Pull", request, as: Haven_V1_PullResponse.self, timeout: .seconds(60))
             if response.rows.isEmpty {

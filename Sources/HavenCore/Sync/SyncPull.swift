@@ -23,7 +23,9 @@ extension SyncServer {
         let limit = request.limit == 0 ? Self.defaultPullLimit : Int(request.limit)
         guard (1...5_000).contains(limit) else { throw RPCError.invalidArgument("limit must be from 1 to 5000 (got \(limit))") }
         let now = StoredTime.ms(core.clock.now())
-        let tables = core.syncRegistry.tables(core: core)
+        // Only what the node can store: a desktop without a plugin gets none of its rows.
+        let accepted = Set(request.tables)
+        let tables = core.syncRegistry.tables(core: core).filter { accepted.isEmpty || accepted.contains($0.name) }
         return try await core.perform(context) { db in
             for key in request.acknowledged {
                 try db.execute(sql: "INSERT OR IGNORE INTO node_sent (node_id, key) VALUES (?, ?)", arguments: [node, key])

@@ -64,7 +64,9 @@ final class ReferralEngine: Sendable {
 
     /// Routes one event. Idempotent: one referral per (event, rule).
     func route(_ event: DomainEvent) async throws {
-        guard let studentID = event.studentID else { return }
+        // A desktop linked to a school server leaves routing to the server,
+        // where its records arrive (Docs/sync.md).
+        guard core.routesLocally, let studentID = event.studentID else { return }
         let rules = matching(event)
         guard !rules.isEmpty else { return }
         let now = core.clock.now()
@@ -186,6 +188,7 @@ final class ReferralEngine: Sendable {
     /// Fires every escalation step and overdue notice that is due; returns how many.
     @discardableResult
     func tick() async throws -> Int {
+        guard core.routesLocally else { return 0 }
         let now = core.clock.now()
         let ms = StoredTime.ms(now)
         let (count, notifications) = try await database.writer.write { [self] db -> (Int, [Notification]) in

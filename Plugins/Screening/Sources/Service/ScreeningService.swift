@@ -229,15 +229,9 @@ struct ScreeningService {
             let score = instrument.score(answers)
             try ScreeningStore.insertResult(db, administrationID: row.id, score, by: context.caller.staffID!, at: now, node: core.nodeID)
             let student = try core.student(row.studentID, db: db)
-            var attributes = [
-                "instrument": instrument.id, "version": instrument.version, "band": score.band,
-                "flags": score.flags.map(\.name).joined(separator: ","), "administration_id": row.id, "context": row.context,
-                "grade": student?.grade ?? "", "submitted_by": context.caller.staffID ?? "",
-            ]
-            if let total = score.total { attributes["total"] = formatScore(total) }
-            if !row.concernID.isEmpty { attributes["concern_id"] = row.concernID }
-            try core.publish(NewEvent(type: "screening.completed", studentID: row.studentID, schoolID: student?.schoolID, subjectID: row.id,
-                                      attributes: attributes), db: db)
+            try core.publish(ScreeningEvents.completed(
+                administrationID: row.id, instrument: instrument, score: score, context: row.context, concernID: row.concernID,
+                student: student, studentID: row.studentID, submittedBy: context.caller.staffID ?? ""), db: db)
             try core.audit(AuditRecord(action: "screening.submit", studentID: row.studentID, recordIDs: [row.id], fields: ["result"],
                                        purpose: "\(instrument.id)@\(instrument.version)"), context: context, db: db)
             return try message(db, row.id, instrument)

@@ -50,6 +50,9 @@ public nonisolated struct Haven_V1_NodeIdentityResponse: Sendable {
   /// "host:port" when TCP+TLS is on, else empty
   public var remoteListen: String = String()
 
+  /// the tables this daemon syncs (its plugins decide); a node sends only these
+  public var syncTables: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -519,6 +522,9 @@ public nonisolated struct Haven_V1_PullRequest: Sendable {
   /// rows per batch; default 500
   public var limit: Int32 = 0
 
+  /// the tables the node can store; empty = every table the server syncs
+  public var tables: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -617,7 +623,7 @@ nonisolated extension Haven_V1_NodeIdentityRequest: SwiftProtobuf.Message, Swift
 
 nonisolated extension Haven_V1_NodeIdentityResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".NodeIdentityResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}fingerprint\0\u{1}mode\0\u{3}remote_listen\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}node_id\0\u{1}fingerprint\0\u{1}mode\0\u{3}remote_listen\0\u{3}sync_tables\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -629,6 +635,7 @@ nonisolated extension Haven_V1_NodeIdentityResponse: SwiftProtobuf.Message, Swif
       case 2: try { try decoder.decodeSingularStringField(value: &self.fingerprint) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.mode) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.remoteListen) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.syncTables) }()
       default: break
       }
     }
@@ -647,6 +654,9 @@ nonisolated extension Haven_V1_NodeIdentityResponse: SwiftProtobuf.Message, Swif
     if !self.remoteListen.isEmpty {
       try visitor.visitSingularStringField(value: self.remoteListen, fieldNumber: 4)
     }
+    if !self.syncTables.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.syncTables, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -655,6 +665,7 @@ nonisolated extension Haven_V1_NodeIdentityResponse: SwiftProtobuf.Message, Swif
     if lhs.fingerprint != rhs.fingerprint {return false}
     if lhs.mode != rhs.mode {return false}
     if lhs.remoteListen != rhs.remoteListen {return false}
+    if lhs.syncTables != rhs.syncTables {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1568,7 +1579,7 @@ nonisolated extension Haven_V1_PushResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Haven_V1_PullRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PullRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}acknowledged\0\u{1}limit\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}acknowledged\0\u{1}limit\0\u{1}tables\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1578,6 +1589,7 @@ nonisolated extension Haven_V1_PullRequest: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.acknowledged) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.tables) }()
       default: break
       }
     }
@@ -1590,12 +1602,16 @@ nonisolated extension Haven_V1_PullRequest: SwiftProtobuf.Message, SwiftProtobuf
     if self.limit != 0 {
       try visitor.visitSingularInt32Field(value: self.limit, fieldNumber: 2)
     }
+    if !self.tables.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.tables, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Haven_V1_PullRequest, rhs: Haven_V1_PullRequest) -> Bool {
     if lhs.acknowledged != rhs.acknowledged {return false}
     if lhs.limit != rhs.limit {return false}
+    if lhs.tables != rhs.tables {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
