@@ -46,6 +46,9 @@ public struct SyncTable: Sendable {
     /// Called once per batch with the rows of this table that were new, in
     /// the batch's transaction, on the server and on the desktop alike.
     public let received: (@Sendable ([SyncRow], SyncReceipt, Database) throws -> Void)?
+    /// On a desktop, before a row of this table is removed (its owner no
+    /// longer sees it): SQL deleting what is derived from it, using `:key`.
+    public let onRemove: [String]
 
     public struct Column: Sendable {
         public let name: String
@@ -58,8 +61,9 @@ public struct SyncTable: Sendable {
 
     public init(
         name: String, columns: [Column], keySQL: String = "id", storage: Storage = .insertOnce, pull: String,
-        push: Push? = nil, received: (@Sendable ([SyncRow], SyncReceipt, Database) throws -> Void)? = nil
+        push: Push? = nil, received: (@Sendable ([SyncRow], SyncReceipt, Database) throws -> Void)? = nil, onRemove: [String] = []
     ) {
+        self.onRemove = onRemove
         self.name = name
         self.columns = columns
         self.keySQL = keySQL

@@ -424,4 +424,48 @@ import Testing
         try await pair.desktop.stop()
         try await pair.server.stop()
     }
+
+    @Test func aStudentWhoLeavesTheOwnersCaseloadLeavesTheDesktopAndComesBackWithIt() async throws {
+        let pair = try await Pair.make()
+        try await pair.enrollAndApprove()
+        let fromServer = try await Self.addConcern(pair.server, student: "stu-1-2", narrative: "Missed the bus all week",
+                                                   environment: ["HAVEN_TOKEN": pair.tokens["teacher"]!]).id
+        _ = try await pair.syncNow()
+        let student = ((try await Self.json(pair.desktop, ["concern", "show", fromServer]))["studentId"] as! String)
+        let fromDesktop = try await Self.addConcern(pair.desktop, student: student, narrative: "Talked at pickup").id
+        _ = try await pair.syncNow()
+        func held() throws -> (concerns: Int, current: Int, student: Int) {
+            try Self.query(pair.desktop) { db in
+                (try Int.fetchOne(db, sql: "SELECT count(*) FROM concerns WHERE student_id = ?", arguments: [student])!,
+                 try Int.fetchOne(db, sql: "SELECT count(*) FROM concern_current WHERE concern_id IN (?, ?)", arguments: [fromServer, fromDesktop])!,
+                 try Int.fetchOne(db, sql: "SELECT count(*) FROM students WHERE id = ?", arguments: [student])!)
+            }
+        }
+        #expect(try held().concerns == 2)
+
+        // The student leaves the counselor's caseload: the teacher's concern leaves the laptop; the
+        // counselor's own report stays (a reporter always sees their own report), and so does the directory row.
+        #expect(try await pair.server.cli(["caseload", "remove", "--staff", pair.counselorID, "stu-1-2"]).status == 0)
+        _ = try await pair.syncNow()
+        let after = try held()
+        #expect(after.concerns == 1 && after.current == 1, "\(after)")
+        let kept = try Self.query(pair.desktop) { db in try String.fetchOne(db, sql: "SELECT id FROM concerns WHERE student_id = ?", arguments: [student]) }
+        #expect(kept == fromDesktop)
+        #expect(after.student == 1)
+        let removedAudit = try Self.query(pair.desktop) { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_log WHERE action = 'sync.remove'")! }
+        #expect(removedAudit == 1)
+        // Both concerns are still on the server, including the one written on the laptop.
+        let onServer = try Self.query(pair.server) { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM concerns WHERE id IN (?, ?)", arguments: [fromServer, fromDesktop])!
+        }
+        #expect(onServer == 2)
+
+        // Back on the caseload: back on the laptop.
+        #expect(try await pair.server.cli(["caseload", "add", "--staff", pair.counselorID, "stu-1-2"]).status == 0)
+        _ = try await pair.syncNow()
+        let back = try held()
+        #expect(back.concerns == 2 && back.current == 2, "\(back)")
+        try await pair.desktop.stop()
+        try await pair.server.stop()
+    }
 }

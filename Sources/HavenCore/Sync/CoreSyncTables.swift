@@ -63,7 +63,8 @@ extension CoreModule {
                         throw AccessDenied(reason, studentID: student.id)
                     }
                 },
-                received: { [unowned self] rows, receipt, db in try self.receivedConcerns(rows, receipt, db) }),
+                received: { [unowned self] rows, receipt, db in try self.receivedConcerns(rows, receipt, db) },
+                onRemove: ["DELETE FROM concern_current WHERE concern_id = :key"]),
             SyncTable(
                 name: "concern_entries",
                 columns: [.init("id", .text), .init("concern_id", .text), .init("kind", .text), .init("author_id", .text),

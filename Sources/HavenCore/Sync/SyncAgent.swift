@@ -168,15 +168,17 @@ public actor SyncAgent {
 
     private func pull(_ client: RPCClient, _ outcome: inout Outcome) async throws {
         var acknowledged: [String] = []
+        var removed: [Haven_V1_SyncRowRef] = []
         let limit = Int32(core.nodeSync.setup.batchSize)
         while true {
             let request = Haven_V1_PullRequest.with {
                 $0.acknowledged = acknowledged
                 $0.limit = limit
                 $0.tables = core.syncRegistry.tables(core: core).map(\.name)
+                $0.removed = removed
             }
             let response = try await client.unary("haven.v1.Sync", "Pull", request, as: Haven_V1_PullResponse.self, timeout: .seconds(60))
-            if response.rows.isEmpty {
+            if response.rows.isEmpty, response.remove.isEmpty {
                 try await core.database.writer.write { db in try db.execute(sql: "UPDATE sync_link SET pending_pull = 0") }
                 return
             }
@@ -189,6 +191,11 @@ public actor SyncAgent {
                 throw RPCError(.dataLoss, "the server sent a row this desktop cannot accept: \(error.description)")
             }
             let applied = try await core.database.writer.write { [core] db -> Int in
+                // What the owner no longer sees goes first, children before parents.
+                let taken = try Self.remove(response.remove, tables: byName, db)
+                if taken > 0 {
+                    try core.auditSystem(AuditRecord(action: "sync.remove", purpose: "\(taken) rows the owner no longer sees were removed from this desktop"), db: db)
+                }
                 var fresh: [String: [SyncRow]] = [:]
                 for (table, row) in rows where try SyncRowCodec.store(table, row, db) {
                     fresh[table.name, default: []].append(row)
@@ -205,6 +212,7 @@ public actor SyncAgent {
             outcome.pulled += applied
             outcome.conflictIDs.formUnion(rows.filter { $0.0.name == "sync_conflicts" }.map { $0.1.text("id") })
             acknowledged = rows.map(\.1.key)
+            removed = response.remove
         }
     }
 }

@@ -30,8 +30,12 @@ extension SyncServer {
             for key in request.acknowledged {
                 try db.execute(sql: "INSERT OR IGNORE INTO node_sent (node_id, key) VALUES (?, ?)", arguments: [node, key])
             }
+            for removed in request.removed {
+                try db.execute(sql: "DELETE FROM node_removals WHERE node_id = ? AND table_name = ? AND key = ?", arguments: [node, removed.table, removed.key])
+            }
             let scope = try PullScope(core: core, caller: context.caller, db: db)
             var response = Haven_V1_PullResponse()
+            response.remove = try removals(tables: tables, scope: scope, node: node, db: db)
             var remaining = 0
             var sentByStudent: [String: [String]] = [:]
             for table in tables {
@@ -80,6 +84,8 @@ extension SyncServer {
 struct PullScope {
     /// Named arguments for the tables' pull conditions.
     let arguments: [String: (any DatabaseValueConvertible)?]
+    /// The students the owner sees in full.
+    let visible: [String]
 
     init(core: CoreModule, caller: Caller, db: Database) throws {
         let owner = caller.staffID!
@@ -94,6 +100,7 @@ struct PullScope {
             candidates.formUnion(try String.fetchAll(db, sql: sql, arguments: ["owner": owner]))
         }
         let visible = try candidates.filter { try core.access(for: caller, studentID: $0, db: db).isFull }.sorted()
+        self.visible = visible
         let reported = try String.fetchAll(db, sql: "SELECT DISTINCT student_id FROM concerns WHERE reporter_id = ?", arguments: [owner])
         let students = Self.json(visible)
         let staff = try String.fetchAll(db, sql: """

@@ -32,6 +32,22 @@ enum SyncSchema {
                     PRIMARY KEY (node_id, key)
                 ) STRICT, WITHOUT ROWID;
 
+                -- Server: the students each node's owner saw in full at its last
+                -- pull, and rows to take off the node because that changed
+                -- (kept until the node confirms it removed them).
+                CREATE TABLE node_students (
+                    node_id TEXT NOT NULL,
+                    student_id TEXT NOT NULL,
+                    PRIMARY KEY (node_id, student_id)
+                ) STRICT, WITHOUT ROWID;
+                CREATE TABLE node_removals (
+                    node_id TEXT NOT NULL,
+                    table_name TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    position INTEGER NOT NULL,
+                    PRIMARY KEY (node_id, table_name, key)
+                ) STRICT, WITHOUT ROWID;
+
                 -- Server: audit entries written on nodes, exactly as chained there.
                 CREATE TABLE node_audit_log (
                     node_id TEXT NOT NULL,

@@ -29,7 +29,11 @@ enum ReferralSync {
                     pull: visible,
                     received: { rows, _, db in
                         for row in rows { try rederive(db, referralID: row.text("id")) }
-                    }),
+                    },
+                    onRemove: ["DELETE FROM referrals_current WHERE referral_id = :key", "DELETE FROM referrals_steps WHERE referral_id = :key",
+                               "DELETE FROM referrals_raised_by WHERE referral_id = :key",
+                               "DELETE FROM referrals_external_updates WHERE external_id IN (SELECT id FROM referrals_external WHERE referral_id = :key)",
+                               "DELETE FROM referrals_external WHERE referral_id = :key"]),
                 SyncTable(
                     name: "referrals_recipients",
                     columns: [.init("referral_id", .text), .init("staff_id", .text), .init("level", .integer), .init("added_by", .text),

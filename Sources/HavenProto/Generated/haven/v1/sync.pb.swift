@@ -525,6 +525,24 @@ public nonisolated struct Haven_V1_PullRequest: Sendable {
   /// the tables the node can store; empty = every table the server syncs
   public var tables: [String] = []
 
+  /// removals of the previous answer, now applied on the node
+  public var removed: [Haven_V1_SyncRowRef] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A row a node holds, by table and sync key.
+public nonisolated struct Haven_V1_SyncRowRef: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var table: String = String()
+
+  public var key: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -539,6 +557,11 @@ public nonisolated struct Haven_V1_PullResponse: Sendable {
 
   /// rows still to send after this batch
   public var remaining: Int64 = 0
+
+  /// Rows the node holds that its owner no longer sees (a student left their
+  /// caseload, a grant ended): the node deletes them, children first, and
+  /// confirms in its next pull. Directory rows are not removed.
+  public var remove: [Haven_V1_SyncRowRef] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1579,7 +1602,7 @@ nonisolated extension Haven_V1_PushResponse: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Haven_V1_PullRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PullRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}acknowledged\0\u{1}limit\0\u{1}tables\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}acknowledged\0\u{1}limit\0\u{1}tables\0\u{1}removed\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1590,6 +1613,7 @@ nonisolated extension Haven_V1_PullRequest: SwiftProtobuf.Message, SwiftProtobuf
       case 1: try { try decoder.decodeRepeatedStringField(value: &self.acknowledged) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.limit) }()
       case 3: try { try decoder.decodeRepeatedStringField(value: &self.tables) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.removed) }()
       default: break
       }
     }
@@ -1605,6 +1629,9 @@ nonisolated extension Haven_V1_PullRequest: SwiftProtobuf.Message, SwiftProtobuf
     if !self.tables.isEmpty {
       try visitor.visitRepeatedStringField(value: self.tables, fieldNumber: 3)
     }
+    if !self.removed.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.removed, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1612,6 +1639,42 @@ nonisolated extension Haven_V1_PullRequest: SwiftProtobuf.Message, SwiftProtobuf
     if lhs.acknowledged != rhs.acknowledged {return false}
     if lhs.limit != rhs.limit {return false}
     if lhs.tables != rhs.tables {return false}
+    if lhs.removed != rhs.removed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Haven_V1_SyncRowRef: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SyncRowRef"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}table\0\u{1}key\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.table) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.table.isEmpty {
+      try visitor.visitSingularStringField(value: self.table, fieldNumber: 1)
+    }
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Haven_V1_SyncRowRef, rhs: Haven_V1_SyncRowRef) -> Bool {
+    if lhs.table != rhs.table {return false}
+    if lhs.key != rhs.key {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1619,7 +1682,7 @@ nonisolated extension Haven_V1_PullRequest: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Haven_V1_PullResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PullResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rows\0\u{1}remaining\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rows\0\u{1}remaining\0\u{1}remove\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1629,6 +1692,7 @@ nonisolated extension Haven_V1_PullResponse: SwiftProtobuf.Message, SwiftProtobu
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
       case 2: try { try decoder.decodeSingularInt64Field(value: &self.remaining) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.remove) }()
       default: break
       }
     }
@@ -1641,12 +1705,16 @@ nonisolated extension Haven_V1_PullResponse: SwiftProtobuf.Message, SwiftProtobu
     if self.remaining != 0 {
       try visitor.visitSingularInt64Field(value: self.remaining, fieldNumber: 2)
     }
+    if !self.remove.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.remove, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Haven_V1_PullResponse, rhs: Haven_V1_PullResponse) -> Bool {
     if lhs.rows != rhs.rows {return false}
     if lhs.remaining != rhs.remaining {return false}
+    if lhs.remove != rhs.remove {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
