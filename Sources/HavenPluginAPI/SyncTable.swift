@@ -136,6 +136,12 @@ public struct ConflictDecision: Sendable, Equatable {
     public var winner: String
     public var loser: String
     public var rule: String
+
+    public init(winner: String, loser: String, rule: String) {
+        self.winner = winner
+        self.loser = loser
+        self.rule = rule
+    }
 }
 
 /// The one rule for two concurrent status changes, for concerns and

@@ -110,15 +110,8 @@ struct SyncServer {
                     INSERT INTO sync_conflicts (id, subject_type, subject_id, student_id, winner_entry_id, loser_entry_id, rule, detected_at, origin_node)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [id, subjectType, subjectID, studentID, decision.winner, decision.loser, decision.rule, now, core.nodeID])
-                found.withLock { $0.append(.with {
-                    $0.id = id
-                    $0.subjectType = subjectType
-                    $0.subjectID = subjectID
-                    $0.winnerEntryID = decision.winner
-                    $0.loserEntryID = decision.loser
-                    $0.rule = decision.rule
-                    $0.detectedAt = .init(ms: now)
-                }) }
+                let row = try Row.fetchOne(db, sql: "SELECT * FROM sync_conflicts WHERE id = ?", arguments: [id])!
+                found.withLock { $0.append(SyncConflicts.message(row)) }
                 try core.audit(AuditRecord(action: "sync.conflict", studentID: studentID, recordIDs: [subjectID, decision.winner, decision.loser],
                                            purpose: decision.rule), context: context, db: db)
             })
