@@ -179,7 +179,7 @@ let package = Package(
 // have no main of their own, so they exist only when Scripts/fuzz builds
 // them with --sanitize=fuzzer (it sets HAVEN_FUZZ=1).
 if ProcessInfo.processInfo.environment["HAVEN_FUZZ"] == "1" {
-    for name in ["FuzzFrames", "FuzzRequests", "FuzzOneRoster", "FuzzQuestionnaire", "FuzzRoutingRules", "FuzzConfig"] {
+    for name in ["FuzzFrames", "FuzzRequests", "FuzzOneRoster", "FuzzQuestionnaire", "FuzzRoutingRules", "FuzzConfig", "FuzzSyncRows"] {
         package.targets.append(.executableTarget(name: name, dependencies: ["HavenFuzzing"], path: "Fuzz/Sources/\(name)"))
         package.products.append(.executable(name: name, targets: [name]))
     }

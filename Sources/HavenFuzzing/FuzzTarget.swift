@@ -34,6 +34,8 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case routingRules = "routing-rules"
     /// havend.toml.
     case config
+    /// A node's push: every row checked against its table's columns.
+    case syncRows = "sync-rows"
 
     public func run(_ bytes: [UInt8]) {
         switch self {
@@ -43,6 +45,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         case .questionnaire: _ = InstrumentFuzzEntry.parse(bytes)
         case .routingRules: _ = RoutingRulesFuzzEntry.parse(String(decoding: bytes, as: UTF8.self))
         case .config: ConfigFuzzing.run(String(decoding: bytes, as: UTF8.self))
+        case .syncRows: _ = SyncFuzzEntry.check(bytes)
         }
     }
 
