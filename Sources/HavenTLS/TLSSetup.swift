@@ -71,7 +71,36 @@ public struct TLSClientSetup: Sendable {
             }
             promise.succeed(.certificateVerified)
         }
-        try channel.pipeline.syncOperations.addHandler(handler)
+        try channel.pipeline.syncOperations.addHandlers(handler, TLSFailureExplainer(pinned: pinned))
+    }
+}
+
+/// Turns a failed handshake into words a person can act on: BoringSSL's
+/// alerts say "CERTIFICATE_UNKNOWN", not "this laptop was revoked".
+final class TLSFailureExplainer: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+    let pinned: String
+
+    init(pinned: String) { self.pinned = pinned }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.fireErrorCaught(TLSFailure(underlying: error, pinned: pinned))
+    }
+}
+
+public struct TLSFailure: Error, CustomStringConvertible {
+    public let underlying: Error
+    let pinned: String
+
+    public var description: String {
+        let text = "\(underlying)"
+        if text.contains("CERTIFICATE_UNKNOWN") || text.contains("BAD_CERTIFICATE") || text.contains("CERTIFICATE_REQUIRED") {
+            return "the server refused this node's certificate: the node is unknown to it or was revoked (haven node list on the server shows which); TLS said: \(text)"
+        }
+        if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("handshakeFailed") || underlying is PinMismatch {
+            return "the server's certificate is not the pinned one (\(pinned)); check the fingerprint with `haven node identity` on the server; TLS said: \(text)"
+        }
+        return "TLS failed: \(text)"
     }
 }
 

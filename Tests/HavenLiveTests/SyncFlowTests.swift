@@ -243,6 +243,7 @@ import Testing
         #expect(revoked.status == 0, "\(revoked.stderr)")
         let refused = try await pair.desktop.cli(["sync", "now"])
         #expect(refused.status == 1)
+        #expect(refused.stderr.contains("refused this node's certificate"), "\(refused.stderr)")
         try await pair.desktop.stop()
         try await pair.server.stop()
     }
@@ -348,6 +349,7 @@ import Testing
         let pinned = try await pair.desktop.cli(["status", "--remote", pair.listen, "--server-fingerprint", wrong],
                                                 environment: ["HAVEN_TOKEN": pair.tokens["counselor"]!])
         #expect(pinned.status != 0)
+        #expect(pinned.stderr.contains("not the pinned one"), "\(pinned.stderr)")
         // No token, no records: only Hello and Health answer.
         let anonymous = try await pair.desktop.cli(["concern", "list"] + remote + ["--token", "hvn_not_a_token"])
         #expect(anonymous.status == 1)
