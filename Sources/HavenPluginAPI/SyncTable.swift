@@ -49,6 +49,9 @@ public struct SyncTable: Sendable {
     /// On a desktop, before a row of this table is removed (its owner no
     /// longer sees it): SQL deleting what is derived from it, using `:key`.
     public let onRemove: [String]
+    /// SQL giving the student a row is about, for the server's audit of
+    /// what it sent to a device; nil for directory rows.
+    public let student: String?
 
     public struct Column: Sendable {
         public let name: String
@@ -61,9 +64,11 @@ public struct SyncTable: Sendable {
 
     public init(
         name: String, columns: [Column], keySQL: String = "id", storage: Storage = .insertOnce, pull: String,
-        push: Push? = nil, received: (@Sendable ([SyncRow], SyncReceipt, Database) throws -> Void)? = nil, onRemove: [String] = []
+        push: Push? = nil, received: (@Sendable ([SyncRow], SyncReceipt, Database) throws -> Void)? = nil, onRemove: [String] = [],
+        student: String? = nil
     ) {
         self.onRemove = onRemove
+        self.student = student ?? (columns.contains { $0.name == "student_id" } ? "student_id" : nil)
         self.name = name
         self.columns = columns
         self.keySQL = keySQL

@@ -293,6 +293,7 @@ import Testing
         #expect(killedMidway > 0, "at least one kill landed before the sync had finished")
         let final = try await pair.desktop.cli(["sync", "now"])
         #expect(final.status == 0, "\(final.stderr)")
+        if final.status != 0 { print("DESKTOP LOG\n" + pair.desktop.log().suffix(4000) + "\nSERVER LOG\n" + pair.server.log().suffix(4000)) }
 
         let onServer = try Self.query(pair.server) { db in
             (try Set(String.fetchAll(db, sql: "SELECT id FROM concerns")),

@@ -14,13 +14,20 @@ enum ScreeningSync {
     static func participant(core: any CoreServices, catalog: InstrumentCatalog) -> SyncParticipant {
         let ofStudents = "student_id IN (SELECT value FROM json_each(:students))"
         let ofAdministrations = "administration_id IN (SELECT id FROM screening_administrations WHERE \(ofStudents))"
-        let fromThisNode = "administration_id IN (SELECT id FROM screening_administrations WHERE origin_node = :node)"
+        let ofAdministration = "(SELECT student_id FROM screening_administrations a WHERE a.id = administration_id)"
         /// The administration a row belongs to, on the server, and the owner's full access to its student.
         let requireAdministration: @Sendable (SyncRow, Caller, Database) throws -> Void = { row, caller, db in
             guard let administration = try ScreeningStore.administration(db, id: row.text("administration_id")) else {
                 throw RPCError.failedPrecondition("the server has no screening \(row.text("administration_id"))")
             }
             _ = try core.requireAccess(caller, studentID: administration.studentID, db: db)
+        }
+        /// Answers only go to a screening not yet submitted on the server.
+        let requireOpenAdministration: @Sendable (SyncRow, Caller, Database) throws -> Void = { row, caller, db in
+            try requireAdministration(row, caller, db)
+            if try ScreeningStore.administration(db, id: row.text("administration_id"))?.submitted == true {
+                throw RPCError.failedPrecondition("screening \(row.text("administration_id")) was already submitted on the server; answers after that are not taken")
+            }
         }
         return SyncParticipant(tables: [
             SyncTable(
@@ -48,7 +55,8 @@ enum ScreeningSync {
                           .init("answered_by", .text), .init("answered_at", .integer)],
                 keySQL: "'answer:' || administration_id || ':' || seq",
                 pull: ofAdministrations,
-                push: .init(authorColumn: "answered_by", selection: fromThisNode, authorize: requireAdministration)),
+                push: .init(authorColumn: "answered_by", selection: "1", authorize: requireOpenAdministration),
+                student: ofAdministration),
             SyncTable(
                 name: "screening_results",
                 columns: [.init("administration_id", .text), .init("total", .optionalReal), .init("band", .text), .init("subscales", .text),
@@ -60,13 +68,15 @@ enum ScreeningSync {
                 received: { rows, receipt, db in
                     guard receipt.onServer, let context = receipt.context else { return }
                     for row in rows { try rescore(row, core: core, catalog: catalog, context: context, db) }
-                }),
+                },
+                student: ofAdministration),
             SyncTable(
                 name: "screening_annotations",
                 columns: [.init("id", .text), .init("administration_id", .text), .init("author_id", .text), .init("body", .text),
                           .init("created_at", .integer), .init("origin_node", .text)],
                 pull: ofAdministrations,
-                push: .init(authorColumn: "author_id", selection: "origin_node = :node", authorize: requireAdministration)),
+                push: .init(authorColumn: "author_id", selection: "origin_node = :node", authorize: requireAdministration),
+                student: ofAdministration),
             SyncTable(
                 name: "screening_consent",
                 columns: [.init("id", .text), .init("student_id", .text), .init("state", .text), .init("note", .text),

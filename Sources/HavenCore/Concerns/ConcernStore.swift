@@ -78,17 +78,9 @@ enum ConcernStore {
             INSERT INTO concern_entries (id, concern_id, kind, author_id, created_at, body, field, old_value, new_value, status, disposition, origin_node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             """, [id, concernID, e.kind, e.authorID, at, e.body, e.field, e.oldValue, e.newValue, e.status, e.disposition, node])
-        // Keep the derived current state in step.
-        switch (e.kind, e.field) {
-        case ("amendment", "category"):
-            try db.executeCached("UPDATE concern_current SET category = ?, updated_at = ? WHERE concern_id = ?", [e.newValue, at, concernID])
-        case ("amendment", "severity"):
-            try db.executeCached("UPDATE concern_current SET severity = ?, updated_at = ? WHERE concern_id = ?", [e.newValue, at, concernID])
-        case ("status", _):
-            try db.executeCached("UPDATE concern_current SET status = ?, disposition = ?, updated_at = ? WHERE concern_id = ?", [e.status, e.disposition, at, concernID])
-        default:
-            try db.executeCached("UPDATE concern_current SET updated_at = ? WHERE concern_id = ?", [at, concernID])
-        }
+        // The current state, derived from the whole history the same way
+        // whether the entry was written here or arrived by sync.
+        try rederiveCurrent(db, concernID: concernID)
         return id
     }
 

@@ -29,7 +29,7 @@ extension CoreModule {
                           .init("preferred_name", .optionalText), .init("grade", .text), .init("birth_date", .optionalText),
                           .init("active", .integer), .init("origin_node", .text), .init("created_at", .integer), .init("updated_at", .integer)],
                 keySQL: "id || '@' || updated_at", storage: .upsert(conflictColumn: "id"),
-                pull: "id IN (SELECT value FROM json_each(:directory))"),
+                pull: "id IN (SELECT value FROM json_each(:directory))", student: "id"),
             SyncTable(
                 name: "caseload",
                 columns: [.init("staff_id", .text), .init("student_id", .text), .init("assigned_by", .text), .init("assigned_at", .integer)],
@@ -46,7 +46,8 @@ extension CoreModule {
                 columns: [.init("grant_id", .text), .init("revoked_by", .text), .init("revoked_at", .integer), .init("reason", .text),
                           .init("origin_node", .text)],
                 keySQL: "'revocation:' || grant_id",
-                pull: "grant_id IN (SELECT id FROM grants WHERE grantee_id = :owner AND student_id IN (SELECT value FROM json_each(:students)))"),
+                pull: "grant_id IN (SELECT id FROM grants WHERE grantee_id = :owner AND student_id IN (SELECT value FROM json_each(:students)))",
+                student: "(SELECT student_id FROM grants g WHERE g.id = grant_id)"),
             SyncTable(
                 name: "concerns",
                 columns: [.init("id", .text), .init("incident_id", .text), .init("student_id", .text), .init("school_id", .text),
@@ -59,6 +60,10 @@ extension CoreModule {
                         throw RPCError.failedPrecondition("the server has no student \(row.text("student_id"))")
                     }
                     guard row.text("school_id") == student.schoolID else { throw RPCError.invalidArgument("school_id is not the student's school") }
+                    guard ConcernRules.severities.contains(row.text("severity")) else { throw RPCError.invalidArgument("severity \"\(row.text("severity"))\" is not one of \(ConcernRules.severities.joined(separator: ", "))") }
+                    guard self.settings.categories.contains(where: { $0.code == row.text("category") }) else {
+                        throw RPCError.invalidArgument("category \"\(row.text("category"))\" is not in the server's taxonomy")
+                    }
                     if let reason = try self.policy.canReport(caller, student: student, db: db) {
                         throw AccessDenied(reason, studentID: student.id)
                     }
@@ -79,12 +84,24 @@ extension CoreModule {
                                                          arguments: [row.text("concern_id")]) else {
                         throw RPCError.failedPrecondition("the server has no concern \(row.text("concern_id"))")
                     }
+                    switch row.text("kind") {
+                    case "note": break
+                    case "amendment":
+                        guard ConcernRules.amendableFields.contains(row.text("field")) else { throw RPCError.invalidArgument("\(row.text("field")) cannot be amended") }
+                    case "status":
+                        guard ConcernRules.statuses.contains(row.text("status")) else { throw RPCError.invalidArgument("\"\(row.text("status"))\" is not a status") }
+                        if row.text("status") == "closed", !self.settings.dispositions.contains(where: { $0.code == row.text("disposition") }) {
+                            throw RPCError.invalidArgument("disposition \"\(row.text("disposition"))\" is not one of the server's")
+                        }
+                    default: throw RPCError.invalidArgument("kind \"\(row.text("kind"))\" is not note, amendment or status")
+                    }
                     let studentID: String = concern["student_id"]
                     let decision = try self.access(for: caller, studentID: studentID, db: db)
                     let ownNote = row.text("kind") == "note" && (concern["reporter_id"] as String) == caller.staffID
                     guard decision.isFull || ownNote else { throw AccessDenied(decision.explanation, studentID: studentID) }
                 },
-                received: { [unowned self] rows, receipt, db in try self.receivedEntries(rows, receipt, db) }),
+                received: { [unowned self] rows, receipt, db in try self.receivedEntries(rows, receipt, db) },
+                student: "(SELECT student_id FROM concerns c WHERE c.id = concern_id)"),
         ]
     }
 
@@ -135,6 +152,8 @@ extension CoreModule {
             }
             try ConcernStore.rederiveCurrent(db, concernID: concernID)
             guard receipt.onServer, let context = receipt.context else { continue }
+            // A change that lost a conflict is history, not news: no event.
+            let lost = try Bool.fetchOne(db, sql: "SELECT 1 FROM sync_conflicts WHERE loser_entry_id = ?", arguments: [row.text("id")]) == true
             var attributes = ["change": kind == "status" ? "status:\(row.text("status"))" : kind == "amendment" ? "amendment:\(row.text("field"))" : "note",
                               "entry_id": row.text("id"), "origin_node": row.text("origin_node")]
             if kind == "status" { attributes["status"] = row.text("status") }
@@ -142,8 +161,10 @@ extension CoreModule {
                 attributes["category"] = current["category"]
                 attributes["severity"] = current["severity"]
             }
-            try publish(NewEvent(type: "concern.updated", studentID: studentID, schoolID: concern["school_id"], subjectID: concernID,
-                                 attributes: attributes), db: db)
+            if !lost {
+                try publish(NewEvent(type: "concern.updated", studentID: studentID, schoolID: concern["school_id"], subjectID: concernID,
+                                     attributes: attributes), db: db)
+            }
             try audit(AuditRecord(action: "concern.\(kind == "status" ? "status" : kind == "amendment" ? "amend" : "note")", studentID: studentID,
                                   recordIDs: [concernID, row.text("id")], purpose: "synced from \(row.text("origin_node"))"), context: context, db: db)
         }

@@ -46,16 +46,20 @@ public actor SyncAgent {
         loop = nil
     }
 
-    /// The cycle under way, if any: cycles never overlap.
-    private var running: Task<Outcome, Error>?
+    /// The latest cycle asked for: each new one starts when it has ended,
+    /// so cycles never overlap.
+    private var latest: Task<Outcome, Error>?
 
     /// Runs one sync after any cycle already under way (the interval's and
-    /// `haven sync now` can ask at the same moment).
+    /// `haven sync now` can ask at the same moment). Chained, not polled: a
+    /// caller spinning on a finished task could starve the actor.
     func cycle() async throws -> Outcome {
-        while let running { _ = try? await running.value }
-        let task = Task { try await self.runCycle() }
-        running = task
-        defer { running = nil }
+        let previous = latest
+        let task = Task {
+            _ = try? await previous?.value
+            return try await self.runCycle()
+        }
+        latest = task
         return try await task.value
     }
 
@@ -99,12 +103,13 @@ public actor SyncAgent {
 
     private struct PushBatch: Sendable {
         var request = Haven_V1_PushRequest()
-        /// Per table, the last rowid in the batch.
-        var lastRowIDs: [String: Int64] = [:]
         var lastAuditSeq: Int64?
-        var isEmpty: Bool { request.rows.isEmpty && request.audit.isEmpty }
+        var isEmpty: Bool { request.rows.isEmpty && request.audit.isEmpty && request.acknowledged.isEmpty }
     }
 
+    /// Sends, batch by batch, the owner's rows the server does not hold
+    /// (`sync_pushed` says which it does), then the audit entries after the
+    /// last one sent, with the acknowledgements still owed from earlier pulls.
     private func push(_ client: RPCClient, serverTables: Set<String>, _ outcome: inout Outcome) async throws {
         let node = core.nodeID
         let limit = core.nodeSync.setup.batchSize
@@ -112,21 +117,20 @@ public actor SyncAgent {
         while true {
             let batch = try await core.database.pool.read { db -> PushBatch in
                 let link = try SyncLink.read(db)!
-                let cursors = Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT table_name, last_rowid FROM sync_push_cursors")
-                    .map { ($0["table_name"] as String, $0["last_rowid"] as Int64) })
                 var batch = PushBatch()
+                batch.request.acknowledged = try String.fetchAll(db, sql: "SELECT key FROM sync_acks WHERE kind = 'row'")
+                var bytes = 0
                 for table in tables {
                     let room = limit - batch.request.rows.count
-                    guard room > 0 else { break }
-                    let sql = """
-                        SELECT rowid AS sync_rowid, \(table.columnNames.joined(separator: ", ")), \(table.keySQL) AS sync_key FROM \(table.name)
-                        WHERE (\(table.push!.selection)) AND \(table.push!.authorColumn) = :owner AND rowid > :after ORDER BY rowid LIMIT \(room)
-                        """
-                    let rows = try Row.fetchAll(db, sql: sql, arguments: namedArguments(sql, [
-                        "node": node, "owner": link.ownerStaffID, "after": cursors[table.name] ?? 0,
-                    ]))
-                    batch.request.rows += rows.map { SyncRowCodec.encode(table, $0) }
-                    if let last = rows.last?["sync_rowid"] as Int64? { batch.lastRowIDs[table.name] = last }
+                    guard room > 0, bytes < SyncRowCodec.maxBatchBytes else { break }
+                    let sql = SyncLink.unpushedSQL(table, select: "\(table.columnNames.joined(separator: ", ")), \(table.keySQL) AS sync_key")
+                        + " ORDER BY rowid LIMIT \(room)"
+                    for row in try Row.fetchAll(db, sql: sql, arguments: namedArguments(sql, ["node": node, "owner": link.ownerStaffID])) {
+                        let message = SyncRowCodec.encode(table, row)
+                        bytes += SyncRowCodec.size(message)
+                        batch.request.rows.append(message)
+                        if bytes >= SyncRowCodec.maxBatchBytes { break }
+                    }
                 }
                 let audit = try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT \(limit)", arguments: [link.pushedAuditSeq])
                 batch.request.audit = audit.map(Self.auditEntry)
@@ -134,19 +138,30 @@ public actor SyncAgent {
                 return batch
             }
             if batch.isEmpty { return }
+            core.logger.debug("pushing", metadata: ["rows": "\(batch.request.rows.count)", "audit": "\(batch.request.audit.count)", "acks": "\(batch.request.acknowledged.count)"])
             let response = try await client.unary("haven.v1.Sync", "Push", batch.request, as: Haven_V1_PushResponse.self, timeout: .seconds(60))
             outcome.pushed += Int(response.accepted)
             outcome.conflictIDs.formUnion(response.conflicts.map(\.id))
-            // The server has committed the batch; only now move past it.
+            // The server has committed the batch; only now mark it sent. A
+            // refused row is marked too (it is not sent again) and kept here,
+            // with the reason, for `haven sync status`.
+            let now = StoredTime.ms(core.clock.now())
             try await core.database.writer.write { db in
-                for (table, last) in batch.lastRowIDs {
+                for row in batch.request.rows {
+                    try db.execute(sql: "INSERT OR IGNORE INTO sync_pushed (table_name, key) VALUES (?, ?)", arguments: [row.table, row.key])
+                }
+                for rejection in response.rejected {
                     try db.execute(sql: """
-                        INSERT INTO sync_push_cursors (table_name, last_rowid) VALUES (?, ?)
-                        ON CONFLICT(table_name) DO UPDATE SET last_rowid = excluded.last_rowid
-                        """, arguments: [table, last])
+                        INSERT INTO sync_rejected (table_name, key, reason, at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(table_name, key) DO UPDATE SET reason = excluded.reason, at = excluded.at
+                        """, arguments: [rejection.table, rejection.key, rejection.reason, now])
+                }
+                for key in batch.request.acknowledged {
+                    try db.execute(sql: "DELETE FROM sync_acks WHERE kind = 'row' AND key = ?", arguments: [key])
                 }
                 if let last = batch.lastAuditSeq { try db.execute(sql: "UPDATE sync_link SET pushed_audit_seq = ?", arguments: [last]) }
             }
+            if batch.request.rows.isEmpty && batch.request.audit.isEmpty { return }
         }
     }
 
@@ -166,24 +181,26 @@ public actor SyncAgent {
     private static let desktopReceipt = SyncReceipt(
         onServer: false, context: nil, concurrent: { _, _, _ in [] }, recordConflict: { _, _, _, _, _ in })
 
+    /// Pulls batch by batch. What a batch brought is committed together with
+    /// the acknowledgements it owes the server (`sync_acks`), which go with
+    /// the next pull or push and are deleted only once the server has them:
+    /// a connection lost between two pulls loses no acknowledgement.
     private func pull(_ client: RPCClient, _ outcome: inout Outcome) async throws {
-        var acknowledged: [String] = []
-        var removed: [Haven_V1_SyncRowRef] = []
         let limit = Int32(core.nodeSync.setup.batchSize)
+        let tables = core.syncRegistry.tables(core: core)
+        let byName = Dictionary(uniqueKeysWithValues: tables.map { ($0.name, $0) })
         while true {
+            let owed = try await core.database.pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT kind, table_name, key FROM sync_acks").map { (kind: $0["kind"] as String, table: $0["table_name"] as String, key: $0["key"] as String) }
+            }
             let request = Haven_V1_PullRequest.with {
-                $0.acknowledged = acknowledged
+                $0.acknowledged = owed.filter { $0.kind == "row" }.map(\.key)
+                $0.removed = owed.filter { $0.kind == "removal" }.map { ack in .with { $0.table = ack.table; $0.key = ack.key } }
                 $0.limit = limit
-                $0.tables = core.syncRegistry.tables(core: core).map(\.name)
-                $0.removed = removed
+                $0.tables = tables.map(\.name)
             }
             let response = try await client.unary("haven.v1.Sync", "Pull", request, as: Haven_V1_PullResponse.self, timeout: .seconds(60))
-            if response.rows.isEmpty, response.remove.isEmpty {
-                try await core.database.writer.write { db in try db.execute(sql: "UPDATE sync_link SET pending_pull = 0") }
-                return
-            }
-            let tables = core.syncRegistry.tables(core: core)
-            let byName = Dictionary(uniqueKeysWithValues: tables.map { ($0.name, $0) })
+            core.logger.debug("pulled", metadata: ["rows": "\(response.rows.count)", "remove": "\(response.remove.count)", "acks sent": "\(owed.count)", "remaining": "\(response.remaining)"])
             let rows: [(SyncTable, SyncRow)]
             do {
                 rows = try response.rows.enumerated().map { try SyncRowCodec.decode($1, position: $0, tables: byName) }
@@ -191,14 +208,27 @@ public actor SyncAgent {
                 throw RPCError(.dataLoss, "the server sent a row this desktop cannot accept: \(error.description)")
             }
             let applied = try await core.database.writer.write { [core] db -> Int in
+                // The server has the acknowledgements this pull carried.
+                for ack in owed {
+                    try db.execute(sql: "DELETE FROM sync_acks WHERE kind = ? AND table_name = ? AND key = ?", arguments: [ack.kind, ack.table, ack.key])
+                }
                 // What the owner no longer sees goes first, children before parents.
-                let taken = try Self.remove(response.remove, tables: byName, db)
-                if taken > 0 {
-                    try core.auditSystem(AuditRecord(action: "sync.remove", purpose: "\(taken) rows the owner no longer sees were removed from this desktop"), db: db)
+                let (taken, kept) = try Self.remove(response.remove, tables: byName, db)
+                if taken > 0 || kept > 0 {
+                    try core.auditSystem(AuditRecord(action: "sync.remove",
+                                                     purpose: "\(taken) rows the owner no longer sees were removed from this desktop\(kept > 0 ? "; \(kept) kept because records made here still refer to them" : "")"), db: db)
                 }
                 var fresh: [String: [SyncRow]] = [:]
-                for (table, row) in rows where try SyncRowCodec.store(table, row, db) {
-                    fresh[table.name, default: []].append(row)
+                for (table, row) in rows {
+                    if try SyncRowCodec.store(table, row, db) { fresh[table.name, default: []].append(row) }
+                    // The server holds it: never push it back.
+                    if table.push != nil {
+                        try db.execute(sql: "INSERT OR IGNORE INTO sync_pushed (table_name, key) VALUES (?, ?)", arguments: [table.name, row.key])
+                    }
+                    try db.execute(sql: "INSERT OR IGNORE INTO sync_acks (kind, table_name, key) VALUES ('row', ?, ?)", arguments: [table.name, row.key])
+                }
+                for removal in response.remove {
+                    try db.execute(sql: "INSERT OR IGNORE INTO sync_acks (kind, table_name, key) VALUES ('removal', ?, ?)", arguments: [removal.table, removal.key])
                 }
                 // Each table re-derives what depends on its new rows, in order.
                 for table in tables {
@@ -206,13 +236,14 @@ public actor SyncAgent {
                 }
                 try db.execute(sql: "UPDATE sync_link SET pending_pull = ?", arguments: [response.remaining])
                 let applied = fresh.values.reduce(0) { $0 + $1.count }
-                try core.auditSystem(AuditRecord(action: "sync.receive", purpose: "\(applied) new rows of \(rows.count) from the school server"), db: db)
+                if !rows.isEmpty {
+                    try core.auditSystem(AuditRecord(action: "sync.receive", purpose: "\(applied) new rows of \(rows.count) from the school server"), db: db)
+                }
                 return applied
             }
             outcome.pulled += applied
             outcome.conflictIDs.formUnion(rows.filter { $0.0.name == "sync_conflicts" }.map { $0.1.text("id") })
-            acknowledged = rows.map(\.1.key)
-            removed = response.remove
+            if response.rows.isEmpty, response.remove.isEmpty, owed.isEmpty { return }
         }
     }
 }

@@ -29,14 +29,19 @@ struct SyncLink: Sendable {
     /// Records made here (and audit entries) that the server does not hold yet.
     static func pendingPush(_ db: Database, link: SyncLink, node: String, tables: [SyncTable]) throws -> Int64 {
         var pending = try Int64.fetchOne(db, sql: "SELECT count(*) FROM audit_log WHERE seq > ?", arguments: [link.pushedAuditSeq]) ?? 0
-        for table in tables {
-            guard let push = table.push else { continue }
-            let sql = """
-                SELECT count(*) FROM \(table.name) WHERE (\(push.selection)) AND \(push.authorColumn) = :owner
-                AND rowid > coalesce((SELECT last_rowid FROM sync_push_cursors WHERE table_name = '\(table.name)'), 0)
-                """
+        for table in tables where table.push != nil {
+            let sql = unpushedSQL(table, select: "count(*)")
             pending += try Int64.fetchOne(db, sql: sql, arguments: namedArguments(sql, ["node": node, "owner": link.ownerStaffID])) ?? 0
         }
         return pending
+    }
+
+    /// The owner's rows of a pushable table that the server does not hold.
+    static func unpushedSQL(_ table: SyncTable, select: String) -> String {
+        let push = table.push!
+        return """
+            SELECT \(select) FROM \(table.name) WHERE (\(push.selection)) AND \(push.authorColumn) = :owner
+            AND NOT EXISTS (SELECT 1 FROM sync_pushed p WHERE p.table_name = '\(table.name)' AND p.key = \(table.keySQL))
+            """
     }
 }

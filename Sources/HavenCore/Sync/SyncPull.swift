@@ -37,6 +37,7 @@ extension SyncServer {
             var response = Haven_V1_PullResponse()
             response.remove = try removals(tables: tables, scope: scope, node: node, db: db)
             var remaining = 0
+            var bytes = 0
             var sentByStudent: [String: [String]] = [:]
             for table in tables {
                 let pending = """
@@ -48,21 +49,26 @@ extension SyncServer {
                 let arguments = namedArguments(pending, values)
                 let count = try Int.fetchOne(db, sql: "SELECT count(*) \(pending)", arguments: arguments) ?? 0
                 let room = limit - response.rows.count
-                guard room > 0, count > 0 else {
+                guard room > 0, bytes < SyncRowCodec.maxBatchBytes, count > 0 else {
                     remaining += count
                     continue
                 }
-                let selected = table.columnNames + (table.columnNames.contains("student_id") ? [] : [scope.studentSQL(table)])
+                let about = table.student.map { "\($0) AS sync_student" } ?? "NULL AS sync_student"
                 let rows = try Row.fetchAll(db, sql: """
-                    SELECT \(selected.joined(separator: ", ")), \(table.keySQL) AS sync_key \(pending) ORDER BY sync_key LIMIT \(room)
+                    SELECT \(table.columnNames.joined(separator: ", ")), \(about), \(table.keySQL) AS sync_key \(pending) ORDER BY sync_key LIMIT \(room)
                     """, arguments: arguments)
-                for row in rows {
-                    response.rows.append(SyncRowCodec.encode(table, row))
-                    if let student = row["student_id"] as String?, !student.isEmpty {
+                var sent = 0
+                // Cut by size too: an answer must fit in one frame.
+                for row in rows where bytes < SyncRowCodec.maxBatchBytes {
+                    let message = SyncRowCodec.encode(table, row)
+                    bytes += SyncRowCodec.size(message)
+                    response.rows.append(message)
+                    sent += 1
+                    if let student = row["sync_student"] as String?, !student.isEmpty {
                         sentByStudent[student, default: []].append(row["sync_key"])
                     }
                 }
-                remaining += count - rows.count
+                remaining += count - sent
             }
             response.remaining = Int64(remaining)
             // A disclosure to a device: audited per student, like a read.
@@ -114,17 +120,8 @@ struct PullScope {
         ]
     }
 
-    /// For the disclosure audit of a table without a student_id column.
-    func studentSQL(_ table: SyncTable) -> String {
-        switch table.name {
-        case "students": "id AS student_id"
-        case "concern_entries": "(SELECT student_id FROM concerns c WHERE c.id = concern_id) AS student_id"
-        default: "'' AS student_id"
-        }
-    }
-
+    /// A JSON array of ids for `json_each`, escaped properly whatever they hold.
     static func json(_ ids: [String]) -> String {
-        "[" + ids.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
-            .joined(separator: ",") + "]"
+        (try? JSONEncoder().encode(ids)).flatMap { String(data: $0, encoding: .utf8) } ?? "[]"
     }
 }

@@ -1,6 +1,7 @@
 import GRDB
 import HavenPluginAPI
 import HavenProto
+import SwiftProtobuf
 
 /// A row that cannot be accepted, and where it was in the batch.
 struct SyncRowError: Error, CustomStringConvertible {
@@ -9,6 +10,16 @@ struct SyncRowError: Error, CustomStringConvertible {
 
 /// Rows to and from the wire, checked against their table's columns.
 enum SyncRowCodec {
+    /// The longest text a row may carry; a batch is cut well below the frame limit.
+    static let maxText = 1 << 20
+    /// A batch stops growing past this many bytes (frames hold at most 4 MiB).
+    static let maxBatchBytes = 2 << 20
+
+    /// A row's size on the wire, for cutting batches.
+    static func size(_ message: Haven_V1_SyncRow) -> Int {
+        ((try? message.serializedBytes()) as [UInt8]?)?.count ?? 0
+    }
+
     /// Encodes a row selected with the table's columns and its key as `sync_key`.
     static func encode(_ table: SyncTable, _ row: Row) -> Haven_V1_SyncRow {
         Haven_V1_SyncRow.with { message in
@@ -49,7 +60,7 @@ enum SyncRowCodec {
             guard values[value.column] == nil else { throw SyncRowError(description: "\(at) (\(table.name)): column \(value.column) given twice") }
             switch (value.value, type) {
             case (.text(let text)?, .text), (.text(let text)?, .optionalText):
-                guard text.utf8.count <= 100_000 else { throw SyncRowError(description: "\(at) (\(table.name)): \(value.column) is too long") }
+                guard text.utf8.count <= Self.maxText else { throw SyncRowError(description: "\(at) (\(table.name)): \(value.column) is longer than \(Self.maxText) bytes") }
                 values[value.column] = text.databaseValue
             case (.integer(let n)?, .integer), (.integer(let n)?, .optionalInteger): values[value.column] = n.databaseValue
             case (.real(let x)?, .real), (.real(let x)?, .optionalReal):
@@ -73,7 +84,10 @@ enum SyncRowCodec {
         let arguments = StatementArguments(names.map { row.values[$0]! })
         switch table.storage {
         case .insertOnce:
-            try db.execute(sql: "INSERT OR IGNORE INTO \(table.name) (\(names.joined(separator: ", "))) VALUES (\(placeholders))",
+            // ON CONFLICT DO NOTHING skips only a row already held; a row that
+            // breaks a CHECK or NOT NULL constraint still fails (OR IGNORE
+            // would drop it silently and call it a duplicate).
+            try db.execute(sql: "INSERT INTO \(table.name) (\(names.joined(separator: ", "))) VALUES (\(placeholders)) ON CONFLICT DO NOTHING",
                            arguments: arguments)
         case .upsert(let conflict):
             let updates = names.filter { $0 != conflict }.map { "\($0) = excluded.\($0)" }.joined(separator: ", ")

@@ -91,11 +91,30 @@ enum SyncSchema {
                     pending_pull INTEGER NOT NULL DEFAULT 0,
                     pushed_audit_seq INTEGER NOT NULL DEFAULT 0
                 ) STRICT;
-                -- Desktop: per synced table, the last rowid the server has committed.
-                CREATE TABLE sync_push_cursors (
-                    table_name TEXT PRIMARY KEY NOT NULL,
-                    last_rowid INTEGER NOT NULL
-                ) STRICT;
+                -- Desktop: rows the server holds (pushed and committed there, or
+                -- received from it), so a push sends each row once. Keys, not
+                -- rowids: SQLite reuses a rowid once the rows above it are gone.
+                CREATE TABLE sync_pushed (
+                    table_name TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    PRIMARY KEY (table_name, key)
+                ) STRICT, WITHOUT ROWID;
+                -- Desktop: rows and removals applied here that the server has not
+                -- yet been told of; sent with the next push or pull, kept until then.
+                CREATE TABLE sync_acks (
+                    kind TEXT NOT NULL CHECK (kind IN ('row', 'removal')),
+                    table_name TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    PRIMARY KEY (kind, table_name, key)
+                ) STRICT, WITHOUT ROWID;
+                -- Desktop: records made here that the server refused, and why.
+                CREATE TABLE sync_rejected (
+                    table_name TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    reason TEXT NOT NULL,
+                    at INTEGER NOT NULL,
+                    PRIMARY KEY (table_name, key)
+                ) STRICT, WITHOUT ROWID;
 
                 -- Both: concurrent changes that a merge had to decide between
                 -- (subject: a concern or a referral). The loser stays in the

@@ -37,27 +37,40 @@ struct SyncServer {
         do {
             return try await core.perform(context) { db in
                 var response = Haven_V1_PushResponse()
+                // What the node had received before it made these rows: it
+                // decides which of the server's changes were concurrent.
+                for key in request.acknowledged {
+                    try db.execute(sql: "INSERT OR IGNORE INTO node_sent (node_id, key) VALUES (?, ?)", arguments: [node, key])
+                }
                 var fresh: [String: [SyncRow]] = [:]
                 for (position, (table, row)) in rows.enumerated() {
                     let at = "rows[\(position)] (\(table.name) \(row.key))"
                     let push = table.push!
+                    // Rows an honest node never sends refuse the whole batch.
                     if table.columnNames.contains("origin_node"), row.text("origin_node") != node {
                         throw RPCError.invalidArgument("\(at): origin_node must be the pushing node, \(node)")
                     }
                     guard row.text(push.authorColumn) == owner else {
                         throw RPCError.invalidArgument("\(at): \(push.authorColumn) must be the node's owner; a node sends only its owner's records")
                     }
-                    do {
-                        try push.authorize(row, context.caller, db)
-                    } catch let error as RPCError {
-                        throw RPCError(error.code, "\(at): \(error.message)")
-                    }
-                    if try SyncRowCodec.store(table, row, db) {
-                        fresh[table.name, default: []].append(row)
-                        response.accepted += 1
-                    } else {
+                    if try Bool.fetchOne(db, sql: "SELECT 1 FROM \(table.name) WHERE \(table.keySQL) = ?", arguments: [row.key]) == true {
                         response.duplicates += 1
+                        continue
                     }
+                    // Rows the server cannot take now are refused one by one, so
+                    // one of them never holds back the rest (Docs/sync.md).
+                    if let reason = try refusal(table, row, caller: context.caller, now: now, db: db) {
+                        response.rejected.append(.with { $0.table = table.name; $0.key = row.key; $0.reason = reason })
+                        try core.audit(AuditRecord(action: "sync.reject", studentID: try student(of: table, row, db), recordIDs: [row.key],
+                                                   purpose: "\(table.name): \(reason)", outcome: "refused"), context: context, db: db)
+                        continue
+                    }
+                    guard try SyncRowCodec.store(table, row, db) else {
+                        response.duplicates += 1
+                        continue
+                    }
+                    fresh[table.name, default: []].append(row)
+                    response.accepted += 1
                 }
                 let found = Locked<[Haven_V1_SyncConflict]>([])
                 let receipt = receipt(node: node, now: now, context: context, found: found)
@@ -69,9 +82,9 @@ struct SyncServer {
                 response.auditHeadSeq = head.seq
                 response.auditHeadHash = head.hash
                 try db.execute(sql: "UPDATE nodes SET last_sync_at = ? WHERE id = ?", arguments: [now, node])
-                if response.accepted > 0 || !request.audit.isEmpty {
+                if response.accepted > 0 || !request.audit.isEmpty || !response.rejected.isEmpty {
                     try core.audit(AuditRecord(action: "sync.push", recordIDs: [node],
-                                               purpose: "\(response.accepted) new rows, \(response.duplicates) already held, \(request.audit.count) audit entries"),
+                                               purpose: "\(response.accepted) new rows, \(response.duplicates) already held, \(response.rejected.count) refused, \(request.audit.count) audit entries"),
                                    context: context, db: db)
                 }
                 return response
@@ -83,6 +96,32 @@ struct SyncServer {
             }
             throw RPCError(.dataLoss, broken.message)
         }
+    }
+
+    /// Why the server will not take this row now, or nil: a time in the
+    /// future, or the table's own check (the owner's access, the record it
+    /// belongs to, a value the server does not accept).
+    private func refusal(_ table: SyncTable, _ row: SyncRow, caller: Caller, now: Int64, db: Database) throws -> String? {
+        let latest = now + 5 * 60 * 1000
+        for column in table.columns where column.type == .integer && (column.name == "at" || column.name.hasSuffix("_at")) {
+            if row.integer(column.name) > latest { return "\(column.name) is in the future by the server's clock" }
+        }
+        do {
+            try table.push!.authorize(row, caller, db)
+            return nil
+        } catch let denied as AccessDenied {
+            return denied.message
+        } catch let error as RPCError {
+            return error.message
+        }
+    }
+
+    /// The student a row is about, for audit entries.
+    private func student(of table: SyncTable, _ row: SyncRow, _ db: Database) throws -> String? {
+        if let id = row.values["student_id"].flatMap(String.fromDatabaseValue) { return id }
+        guard let expression = table.student else { return nil }
+        let sql = "SELECT \(expression) FROM (SELECT " + table.columns.map { "? AS \($0.name)" }.joined(separator: ", ") + ")"
+        return try String.fetchOne(db, sql: sql, arguments: StatementArguments(table.columnNames.map { row.values[$0]! }))
     }
 
     /// What a table's `received` hook may do on the server: find changes

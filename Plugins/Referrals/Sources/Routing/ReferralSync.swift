@@ -9,7 +9,9 @@ import HavenWire
 /// the owner's actions — acknowledging, starting, declining, closing, notes.
 /// Routing, deadlines and escalation stay on the server.
 enum ReferralSync {
-    static let statusKinds = ["acknowledged", "started", "declined", "closed"]
+    /// Actions that set the referral's status. A decline is one recipient's
+    /// and changes only who owns it, so it conflicts with nothing.
+    static let statusKinds = ["acknowledged", "started", "closed"]
 
     static func participant(core: any CoreServices) -> SyncParticipant {
         let mine = """
@@ -18,6 +20,7 @@ enum ReferralSync {
             """
         let visible = "id IN (\(mine)) AND student_id IN (SELECT value FROM json_each(:students))"
         let ofVisible = "referral_id IN (SELECT id FROM referrals WHERE \(visible))"
+        let ofReferral = "(SELECT student_id FROM referrals r WHERE r.id = referral_id)"
         return SyncParticipant(
             tables: [
                 SyncTable(
@@ -39,7 +42,7 @@ enum ReferralSync {
                     columns: [.init("referral_id", .text), .init("staff_id", .text), .init("level", .integer), .init("added_by", .text),
                               .init("added_at", .integer), .init("reason", .text)],
                     keySQL: "'recipient:' || referral_id || ':' || staff_id",
-                    pull: ofVisible),
+                    pull: ofVisible, student: ofReferral),
                 SyncTable(
                     name: "referrals_actions",
                     columns: [.init("id", .text), .init("referral_id", .text), .init("kind", .text), .init("actor_id", .text),
@@ -49,6 +52,9 @@ enum ReferralSync {
                     push: .init(authorColumn: "actor_id", selection: "origin_node = :node") { row, caller, db in
                         guard ["acknowledged", "started", "declined", "closed", "note"].contains(row.text("kind")) else {
                             throw RPCError.invalidArgument("a node may send acknowledged, started, declined, closed and note actions, not \(row.text("kind"))")
+                        }
+                        if row.text("kind") == "closed", !ReferralsService.dispositions.contains(row.text("disposition")) {
+                            throw RPCError.invalidArgument("disposition \"\(row.text("disposition"))\" is not one of \(ReferralsService.dispositions.joined(separator: ", "))")
                         }
                         guard let referral = try ReferralStore.row(db, id: row.text("referral_id")) else {
                             throw RPCError.failedPrecondition("the server has no referral \(row.text("referral_id"))")
@@ -60,7 +66,8 @@ enum ReferralSync {
                             throw AccessDenied("only the referral's recipients act on it", studentID: referral["student_id"])
                         }
                     },
-                    received: { rows, receipt, db in try received(rows, receipt, core: core, db) }),
+                    received: { rows, receipt, db in try received(rows, receipt, core: core, db) },
+                    student: ofReferral),
             ],
             candidateStudentsSQL: "SELECT student_id FROM referrals WHERE id IN (\(mine))",
             rederive: ["referral": { db, id in try rederive(db, referralID: id) }])
@@ -75,7 +82,7 @@ enum ReferralSync {
                 let incoming = StatusChange(id: row.text("id"), status: row.text("kind"), at: row.integer("at"))
                 let held = try receipt.concurrent(db, """
                     SELECT id, kind AS status, at, origin_node FROM referrals_actions
-                    WHERE referral_id = :subject AND kind IN ('acknowledged', 'started', 'declined', 'closed') AND id != :incoming
+                    WHERE referral_id = :subject AND kind IN ('acknowledged', 'started', 'closed') AND id != :incoming
                     """, ["subject": referralID, "incoming": incoming.id])
                 for other in held {
                     if let decision = ConflictRule.conflict(incoming, other) { try receipt.recordConflict(db, "referral", referralID, studentID, decision) }
@@ -84,7 +91,9 @@ enum ReferralSync {
             try rederive(db, referralID: referralID)
             guard receipt.onServer, let context = receipt.context else { continue }
             let kind = row.text("kind")
-            if kind != "note" {
+            // An action that lost a conflict is history, not news: no event.
+            let lost = try Bool.fetchOne(db, sql: "SELECT 1 FROM sync_conflicts WHERE loser_entry_id = ?", arguments: [row.text("id")]) == true
+            if kind != "note", !lost {
                 let type = kind == "started" ? "referral.started" : "referral.\(kind)"
                 try core.publish(NewEvent(type: type, studentID: studentID, schoolID: referral["school_id"], subjectID: referralID,
                                           attributes: ["priority": referral["priority"], "actor_id": row.text("actor_id"), "origin_node": row.text("origin_node")]), db: db)
@@ -97,8 +106,9 @@ enum ReferralSync {
 
     /// A referral's status, owner and times, replayed from its actions in
     /// (at, id) order, passing over actions that lost a sync conflict — the
-    /// same on every node that holds the same actions. Escalation level and
-    /// overdue stay as the server's scheduler set them.
+    /// same on every node that holds the same actions. Every action, local or
+    /// synced, updates the state this way (one rule, so nodes cannot drift).
+    /// Escalation level and overdue stay as the server's scheduler set them.
     static func rederive(_ db: Database, referralID: String) throws {
         var status = "open"
         var owner = ""
@@ -114,10 +124,18 @@ enum ReferralSync {
             let actor: String = action["actor_id"]
             let at: Int64 = action["at"]
             switch action["kind"] as String {
-            case "acknowledged", "started":
-                if status != "closed" { status = (action["kind"] as String) == "started" ? "in_progress" : (status == "in_progress" ? status : "acknowledged") }
-                if owner.isEmpty { owner = actor }
-                acknowledgedAt = acknowledgedAt ?? at
+            case "acknowledged":
+                if status == "open" {
+                    status = "acknowledged"
+                    acknowledgedAt = at
+                }
+                if owner.isEmpty, status != "closed" { owner = actor }
+            case "started":
+                if status != "closed" {
+                    if status == "open" { acknowledgedAt = at }
+                    status = "in_progress"
+                    if owner.isEmpty { owner = actor }
+                }
             case "declined":
                 if owner == actor {
                     owner = ""

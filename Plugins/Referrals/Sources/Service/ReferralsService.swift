@@ -33,9 +33,8 @@ struct ReferralsService {
                         throw RPCError.failedPrecondition("the referral is \(row["status"] as String); only an open referral is acknowledged")
                     }
                     try requireRecipient(db, row, me)
-                    let owner = (row["owner_id"] as String).isEmpty ? me : row["owner_id"] as String
-                    try ReferralStore.setCurrent(db, id: row["id"], [("status", "acknowledged"), ("owner_id", owner), ("acknowledged_at", ms)])
                     try ReferralStore.action(db, referralID: row["id"], kind: "acknowledged", actor: me, at: ms, note: request.note, node: core.nodeID)
+                    try ReferralSync.rederive(db, referralID: row["id"])
                     return "referral.acknowledged"
                 }
             },
@@ -46,11 +45,8 @@ struct ReferralsService {
                         throw RPCError.failedPrecondition("the referral is \(status); work starts on an open or acknowledged referral")
                     }
                     try requireRecipient(db, row, me)
-                    var changes: [(String, any DatabaseValueConvertible)] = [("status", "in_progress")]
-                    if (row["owner_id"] as String).isEmpty { changes.append(("owner_id", me)) }
-                    if status == "open" { changes.append(("acknowledged_at", ms)) }
-                    try ReferralStore.setCurrent(db, id: row["id"], changes)
                     try ReferralStore.action(db, referralID: row["id"], kind: "started", actor: me, at: ms, note: request.note, node: core.nodeID)
+                    try ReferralSync.rederive(db, referralID: row["id"])
                     return "referral.started"
                 }
             },
@@ -61,9 +57,7 @@ struct ReferralsService {
                     guard (row["status"] as String) != "closed" else { throw RPCError.failedPrecondition("the referral is closed") }
                     try requireRecipient(db, row, me)
                     try ReferralStore.action(db, referralID: row["id"], kind: "declined", actor: me, at: ms, note: request.note, node: core.nodeID)
-                    if (row["owner_id"] as String) == me {
-                        try ReferralStore.setCurrent(db, id: row["id"], [("owner_id", ""), ("status", "open")])
-                    }
+                    try ReferralSync.rederive(db, referralID: row["id"])
                     // Reroute to the next step of the ladder now.
                     if let step = try Int.fetchOne(db.cachedStatement(sql: "SELECT min(step) FROM referrals_steps WHERE referral_id = ? AND fired_at IS NULL"), arguments: [row["id"] as String]) {
                         _ = try engine.escalate(db, referralID: row["id"], step: step, now: now, why: "declined by a recipient")
@@ -88,10 +82,10 @@ struct ReferralsService {
                     }
                     let lawEnforcement = staff.roles.contains(.sro)
                     try ReferralStore.addRecipient(db, referralID: row["id"], staffID: staff.id, level: 0, addedBy: me, at: ms, reason: request.reason)
-                    try ReferralStore.setCurrent(db, id: row["id"], [("owner_id", staff.id)])
                     try ReferralStore.action(db, referralID: row["id"], kind: "assigned", actor: me, at: ms,
                                              note: (lawEnforcement ? "law enforcement involved (a human decision): " : "") + request.reason,
                                              to: staff.id, node: core.nodeID)
+                    try ReferralSync.rederive(db, referralID: row["id"])
                     try core.notify(staffID: staff.id, kind: "referral.assigned", message: "Referral \(row["id"] as String) for student \(row["student_id"] as String) was assigned to you.",
                                     studentID: row["student_id"], subjectID: row["id"], db: db)
                     return lawEnforcement ? "referral.assigned.law_enforcement" : "referral.assigned"
@@ -108,8 +102,8 @@ struct ReferralsService {
                         throw RPCError.failedPrecondition(status == "closed" ? "the referral is already closed" : "acknowledge the referral before closing it")
                     }
                     try requireRecipient(db, row, me)
-                    try ReferralStore.setCurrent(db, id: row["id"], [("status", "closed"), ("closed_at", ms), ("disposition", request.disposition)])
                     try ReferralStore.action(db, referralID: row["id"], kind: "closed", actor: me, at: ms, note: request.note, disposition: request.disposition, node: core.nodeID)
+                    try ReferralSync.rederive(db, referralID: row["id"])
                     return "referral.closed"
                 }
             },

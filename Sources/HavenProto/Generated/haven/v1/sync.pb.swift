@@ -313,6 +313,9 @@ public nonisolated struct Haven_V1_SyncStatusResponse: Sendable {
 
   public var nodeID: String = String()
 
+  /// records made here that the server refused
+  public var rejected: [Haven_V1_SyncRejection] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -331,31 +334,40 @@ public nonisolated struct Haven_V1_SyncNowRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Haven_V1_SyncNowResponse: Sendable {
+public nonisolated struct Haven_V1_SyncNowResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var pushed: Int64 = 0
+  public var pushed: Int64 {
+    get {_storage._pushed}
+    set {_uniqueStorage()._pushed = newValue}
+  }
 
-  public var pulled: Int64 = 0
+  public var pulled: Int64 {
+    get {_storage._pulled}
+    set {_uniqueStorage()._pulled = newValue}
+  }
 
-  public var conflicts: Int64 = 0
+  public var conflicts: Int64 {
+    get {_storage._conflicts}
+    set {_uniqueStorage()._conflicts = newValue}
+  }
 
   public var status: Haven_V1_SyncStatusResponse {
-    get {_status ?? Haven_V1_SyncStatusResponse()}
-    set {_status = newValue}
+    get {_storage._status ?? Haven_V1_SyncStatusResponse()}
+    set {_uniqueStorage()._status = newValue}
   }
   /// Returns true if `status` has been explicitly set.
-  public var hasStatus: Bool {self._status != nil}
+  public var hasStatus: Bool {_storage._status != nil}
   /// Clears the value of `status`. Subsequent reads from it will return its default value.
-  public mutating func clearStatus() {self._status = nil}
+  public mutating func clearStatus() {_uniqueStorage()._status = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _status: Haven_V1_SyncStatusResponse? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// A row of a synced table, column by column. Only the tables and columns
@@ -483,6 +495,10 @@ public nonisolated struct Haven_V1_PushRequest: Sendable {
 
   public var audit: [Haven_V1_SyncAuditEntry] = []
 
+  /// Keys of rows pulled earlier and committed on the node but not yet
+  /// confirmed: the server records them before judging what was concurrent.
+  public var acknowledged: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -505,6 +521,27 @@ public nonisolated struct Haven_V1_PushResponse: Sendable {
   public var auditHeadSeq: Int64 = 0
 
   public var auditHeadHash: String = String()
+
+  /// Rows the server would not take (the owner may no longer act on that
+  /// student, the record they belong to is gone, a value is out of range):
+  /// not stored, audited on the server; the node keeps them and shows them.
+  public var rejected: [Haven_V1_SyncRejection] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Haven_V1_SyncRejection: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var table: String = String()
+
+  public var key: String = String()
+
+  public var reason: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1134,7 +1171,7 @@ nonisolated extension Haven_V1_SyncStatusRequest: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Haven_V1_SyncStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SyncStatusResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}linked\0\u{1}server\0\u{3}server_fingerprint\0\u{3}owner_staff_id\0\u{3}last_success_at\0\u{3}last_attempt_at\0\u{3}last_error\0\u{3}pending_push\0\u{3}pending_pull\0\u{1}conflicts\0\u{3}node_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}linked\0\u{1}server\0\u{3}server_fingerprint\0\u{3}owner_staff_id\0\u{3}last_success_at\0\u{3}last_attempt_at\0\u{3}last_error\0\u{3}pending_push\0\u{3}pending_pull\0\u{1}conflicts\0\u{3}node_id\0\u{1}rejected\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1153,6 +1190,7 @@ nonisolated extension Haven_V1_SyncStatusResponse: SwiftProtobuf.Message, SwiftP
       case 9: try { try decoder.decodeSingularInt64Field(value: &self.pendingPull) }()
       case 10: try { try decoder.decodeRepeatedMessageField(value: &self.conflicts) }()
       case 11: try { try decoder.decodeSingularStringField(value: &self.nodeID) }()
+      case 12: try { try decoder.decodeRepeatedMessageField(value: &self.rejected) }()
       default: break
       }
     }
@@ -1196,6 +1234,9 @@ nonisolated extension Haven_V1_SyncStatusResponse: SwiftProtobuf.Message, SwiftP
     if !self.nodeID.isEmpty {
       try visitor.visitSingularStringField(value: self.nodeID, fieldNumber: 11)
     }
+    if !self.rejected.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rejected, fieldNumber: 12)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1211,6 +1252,7 @@ nonisolated extension Haven_V1_SyncStatusResponse: SwiftProtobuf.Message, SwiftP
     if lhs.pendingPull != rhs.pendingPull {return false}
     if lhs.conflicts != rhs.conflicts {return false}
     if lhs.nodeID != rhs.nodeID {return false}
+    if lhs.rejected != rhs.rejected {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1239,46 +1281,88 @@ nonisolated extension Haven_V1_SyncNowResponse: SwiftProtobuf.Message, SwiftProt
   public static let protoMessageName: String = _protobuf_package + ".SyncNowResponse"
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}pushed\0\u{1}pulled\0\u{1}conflicts\0\u{1}status\0")
 
+  fileprivate class _StorageClass {
+    var _pushed: Int64 = 0
+    var _pulled: Int64 = 0
+    var _conflicts: Int64 = 0
+    var _status: Haven_V1_SyncStatusResponse? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _pushed = source._pushed
+      _pulled = source._pulled
+      _conflicts = source._conflicts
+      _status = source._status
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularInt64Field(value: &self.pushed) }()
-      case 2: try { try decoder.decodeSingularInt64Field(value: &self.pulled) }()
-      case 3: try { try decoder.decodeSingularInt64Field(value: &self.conflicts) }()
-      case 4: try { try decoder.decodeSingularMessageField(value: &self._status) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularInt64Field(value: &_storage._pushed) }()
+        case 2: try { try decoder.decodeSingularInt64Field(value: &_storage._pulled) }()
+        case 3: try { try decoder.decodeSingularInt64Field(value: &_storage._conflicts) }()
+        case 4: try { try decoder.decodeSingularMessageField(value: &_storage._status) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if self.pushed != 0 {
-      try visitor.visitSingularInt64Field(value: self.pushed, fieldNumber: 1)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if _storage._pushed != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._pushed, fieldNumber: 1)
+      }
+      if _storage._pulled != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._pulled, fieldNumber: 2)
+      }
+      if _storage._conflicts != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._conflicts, fieldNumber: 3)
+      }
+      try { if let v = _storage._status {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+      } }()
     }
-    if self.pulled != 0 {
-      try visitor.visitSingularInt64Field(value: self.pulled, fieldNumber: 2)
-    }
-    if self.conflicts != 0 {
-      try visitor.visitSingularInt64Field(value: self.conflicts, fieldNumber: 3)
-    }
-    try { if let v = self._status {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
-    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Haven_V1_SyncNowResponse, rhs: Haven_V1_SyncNowResponse) -> Bool {
-    if lhs.pushed != rhs.pushed {return false}
-    if lhs.pulled != rhs.pulled {return false}
-    if lhs.conflicts != rhs.conflicts {return false}
-    if lhs._status != rhs._status {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._pushed != rhs_storage._pushed {return false}
+        if _storage._pulled != rhs_storage._pulled {return false}
+        if _storage._conflicts != rhs_storage._conflicts {return false}
+        if _storage._status != rhs_storage._status {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1517,7 +1601,7 @@ nonisolated extension Haven_V1_SyncAuditEntry: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Haven_V1_PushRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PushRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rows\0\u{1}audit\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}rows\0\u{1}audit\0\u{1}acknowledged\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1527,6 +1611,7 @@ nonisolated extension Haven_V1_PushRequest: SwiftProtobuf.Message, SwiftProtobuf
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedMessageField(value: &self.rows) }()
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.audit) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.acknowledged) }()
       default: break
       }
     }
@@ -1539,12 +1624,16 @@ nonisolated extension Haven_V1_PushRequest: SwiftProtobuf.Message, SwiftProtobuf
     if !self.audit.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.audit, fieldNumber: 2)
     }
+    if !self.acknowledged.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.acknowledged, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Haven_V1_PushRequest, rhs: Haven_V1_PushRequest) -> Bool {
     if lhs.rows != rhs.rows {return false}
     if lhs.audit != rhs.audit {return false}
+    if lhs.acknowledged != rhs.acknowledged {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1552,7 +1641,7 @@ nonisolated extension Haven_V1_PushRequest: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Haven_V1_PushResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PushResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accepted\0\u{1}duplicates\0\u{1}conflicts\0\u{3}audit_head_seq\0\u{3}audit_head_hash\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}accepted\0\u{1}duplicates\0\u{1}conflicts\0\u{3}audit_head_seq\0\u{3}audit_head_hash\0\u{1}rejected\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1565,6 +1654,7 @@ nonisolated extension Haven_V1_PushResponse: SwiftProtobuf.Message, SwiftProtobu
       case 3: try { try decoder.decodeRepeatedMessageField(value: &self.conflicts) }()
       case 4: try { try decoder.decodeSingularInt64Field(value: &self.auditHeadSeq) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.auditHeadHash) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.rejected) }()
       default: break
       }
     }
@@ -1586,6 +1676,9 @@ nonisolated extension Haven_V1_PushResponse: SwiftProtobuf.Message, SwiftProtobu
     if !self.auditHeadHash.isEmpty {
       try visitor.visitSingularStringField(value: self.auditHeadHash, fieldNumber: 5)
     }
+    if !self.rejected.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.rejected, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1595,6 +1688,47 @@ nonisolated extension Haven_V1_PushResponse: SwiftProtobuf.Message, SwiftProtobu
     if lhs.conflicts != rhs.conflicts {return false}
     if lhs.auditHeadSeq != rhs.auditHeadSeq {return false}
     if lhs.auditHeadHash != rhs.auditHeadHash {return false}
+    if lhs.rejected != rhs.rejected {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Haven_V1_SyncRejection: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SyncRejection"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}table\0\u{1}key\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.table) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.key) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.table.isEmpty {
+      try visitor.visitSingularStringField(value: self.table, fieldNumber: 1)
+    }
+    if !self.key.isEmpty {
+      try visitor.visitSingularStringField(value: self.key, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Haven_V1_SyncRejection, rhs: Haven_V1_SyncRejection) -> Bool {
+    if lhs.table != rhs.table {return false}
+    if lhs.key != rhs.key {return false}
+    if lhs.reason != rhs.reason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
