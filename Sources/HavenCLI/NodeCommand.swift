@@ -142,6 +142,10 @@ struct SyncCommand: AsyncParsableCommand {
             "waiting there: \(r.pendingPull) records at the last sync",
         ]
         if !r.lastError.isEmpty { lines.append("last error:   \(r.lastError)") }
+        if !r.rejected.isEmpty {
+            lines.append("refused by the server (kept here, not sent again):")
+            for x in r.rejected { lines.append("  \(x.table) \(x.key): \(x.reason)") }
+        }
         if r.conflicts.isEmpty {
             lines.append("conflicts:    none")
         } else {

@@ -173,4 +173,37 @@ import Testing
             #expect(error.code == .dataLoss && error.message.contains("does not continue the chain head"), "\(error.message)")
         }
     }
+
+    @Test func aRowTheServerCannotTakeNowIsRefusedAloneAndTheRestOfTheBatchIsKept() async throws {
+        let (h, context, student) = try await Self.school()
+        defer { Task { await h.stop() } }
+        let core = h.daemon.core
+        let owner = context.caller.staffID!
+        let concern = RecordID.make(), orphan = RecordID.make(), future = RecordID.make()
+        let entryValues: (String, String, Int64) -> [(String, Haven_V1_SyncValue.OneOf_Value)] = { id, concernID, at in
+            [("id", .text(id)), ("concern_id", .text(concernID)), ("kind", .text("note")), ("author_id", .text(owner)), ("created_at", .integer(at)),
+             ("body", .text("spoke with family")), ("field", .text("")), ("old_value", .text("")), ("new_value", .text("")), ("status", .text("")),
+             ("disposition", .text("")), ("origin_node", .text("node-test"))]
+        }
+        func entry(_ id: String, concern: String, at: Int64) -> Haven_V1_SyncRow {
+            .with {
+                $0.table = "concern_entries"
+                $0.key = id
+                $0.values = entryValues(id, concern, at).map { name, value in .with { $0.column = name; $0.value = value } }
+            }
+        }
+        let response = try await SyncServer(core: core).push(.with {
+            $0.rows = [Self.concernRow(id: concern, student: student, reporter: owner),
+                       entry(orphan, concern: RecordID.make(), at: 1),
+                       entry(future, concern: concern, at: StoredTime.ms(Date()) + 86_400_000)]
+        }, context: context)
+        #expect(response.accepted == 1)
+        #expect(response.rejected.map(\.key) == [orphan, future])
+        #expect(response.rejected.first?.reason.contains("has no concern") == true, "\(response.rejected)")
+        #expect(response.rejected.last?.reason.contains("in the future") == true, "\(response.rejected)")
+        let audited = try await core.database.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM audit_log WHERE action = 'sync.reject'")!
+        }
+        #expect(audited == 2, "each refusal is audited")
+    }
 }

@@ -3,7 +3,11 @@ import Glibc
 #endif
 import Foundation
 import GRDB
+import HavenProto
+import HavenRPCClient
 import HavenScreeningProto
+import HavenTLS
+import HavenWire
 import HavenTestSupport
 import Testing
 
@@ -351,6 +355,21 @@ import Testing
                                                 environment: ["HAVEN_TOKEN": pair.tokens["counselor"]!])
         #expect(pinned.status != 0)
         #expect(pinned.stderr.contains("not the pinned one"), "\(pinned.stderr)")
+        // A desktop's node certificate, approved, opens the two sync methods and nothing else.
+        try await pair.enrollAndApprove()
+        let identity = try NodeIdentity.loadOrCreate(in: pair.desktop.dataDirectory, nodeID: pair.desktopNode)
+        let tls = try TLSClientSetup(identity: identity, serverFingerprint: pair.fingerprint)
+        let (host, port) = (String(pair.listen.split(separator: ":")[0]), Int(pair.listen.split(separator: ":")[1])!)
+        let asNode = try await RPCClient.connect(host: host, port: port) { try tls.secure($0) }
+        do {
+            let _: Haven_V1_ListConcernsResponse = try await asNode.unary("haven.v1.Concerns", "List", Haven_V1_ListConcernsRequest())
+            Issue.record("a node certificate listed concerns")
+        } catch let error as RPCError {
+            #expect(error.code == .permissionDenied, "\(error)")
+        }
+        let pulled: Haven_V1_PullResponse = try await asNode.unary("haven.v1.Sync", "Pull", Haven_V1_PullRequest())
+        #expect(!pulled.rows.isEmpty, "the same certificate may pull")
+        await asNode.close()
         // No token, no records: only Hello and Health answer.
         let anonymous = try await pair.desktop.cli(["concern", "list"] + remote + ["--token", "hvn_not_a_token"])
         #expect(anonymous.status == 1)

@@ -58,6 +58,9 @@ struct SyncService {
             response.pendingPush = try SyncLink.pendingPush(db, link: link, node: core.nodeID, tables: core.syncRegistry.tables(core: core))
             response.pendingPull = link.pendingPull
             response.conflicts = try Row.fetchAll(db, sql: "SELECT * FROM sync_conflicts ORDER BY detected_at").map(SyncConflicts.message)
+            response.rejected = try Row.fetchAll(db, sql: "SELECT table_name, key, reason FROM sync_rejected ORDER BY at").map { row in
+                .with { $0.table = row["table_name"]; $0.key = row["key"]; $0.reason = row["reason"] }
+            }
             return response
         }
     }
