@@ -275,26 +275,35 @@ import Testing
         // Kill the desktop at a different moment of each sync, then restart it
         // (a restarted desktop syncs at once, so each round adds work first).
         var killedMidway = 0
-        for round in 0..<6 {
-            for n in 0..<4 {
+        for round in 0..<8 {
+            for n in 0..<8 {
                 desktopMade.append(try await Self.addConcern(pair.desktop, student: desktopStudent, narrative: "desktop r\(round) \(n)").id)
                 serverMade.append(try await Self.addConcern(pair.server, student: "stu-1-2", narrative: "server r\(round) \(n)",
                                                             environment: ["HAVEN_TOKEN": pair.tokens["teacher"]!]).id)
             }
+            let made = desktopMade
+            func progress() throws -> (sent: Int, received: Int) {
+                let sent = try Self.query(pair.server) { db in
+                    try Int.fetchOne(db, sql: "SELECT count(*) FROM concerns WHERE id IN (SELECT value FROM json_each(?))",
+                                     arguments: ["[" + made.map { "\"\($0)\"" }.joined(separator: ",") + "]"])!
+                }
+                let received = try Self.query(pair.desktop) { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM concerns")! }
+                return (sent, received)
+            }
+            let before = try progress()
             let syncing = Task { try await pair.desktop.cli(["sync", "now"]) }
-            try await Task.sleep(for: .milliseconds(30 + 50 * round))
+            try await Task.sleep(for: .milliseconds(100 + 40 * round))
             try await pair.desktop.stop(signal: SIGKILL)
             _ = try? await syncing.value
-            let made = desktopMade
-            let sent = try Self.query(pair.server) { db in
-                try Int.fetchOne(db, sql: "SELECT count(*) FROM concerns WHERE id IN (SELECT value FROM json_each(?))",
-                                 arguments: ["[" + made.map { "\"\($0)\"" }.joined(separator: ",") + "]"])!
-            }
-            let received = try Self.query(pair.desktop) { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM concerns")! }
-            if sent < made.count || received < made.count + serverMade.count { killedMidway += 1 }
+            let after = try progress()
+            // Killed with part of the work done and part not: mid-sync.
+            let target = (sent: made.count, received: made.count + serverMade.count)
+            let progressed = after.sent > before.sent || after.received > before.received
+            let finished = after.sent == target.sent && after.received == target.received
+            if progressed && !finished { killedMidway += 1 }
             try await pair.desktop.start()
         }
-        #expect(killedMidway > 0, "at least one kill landed before the sync had finished")
+        #expect(killedMidway > 0, "at least one kill landed in the middle of a sync (some of its batches done, some not)")
         let final = try await pair.desktop.cli(["sync", "now"])
         #expect(final.status == 0, "\(final.stderr)")
         if final.status != 0 { print("DESKTOP LOG\n" + pair.desktop.log().suffix(4000) + "\nSERVER LOG\n" + pair.server.log().suffix(4000)) }
