@@ -18,6 +18,7 @@ struct ConcernCommand: AsyncParsableCommand {
         kv.add("observed", Dates.show(c.observedAt) + (c.location.isEmpty ? "" : " at \(c.location)"))
         kv.add("reported by", "\(c.reporterName), \(Dates.show(c.createdAt))")
         if !c.toldLeadInPerson.isEmpty { kv.add("told a lead", c.toldLeadInPerson) }
+        if c.waitingToSync { kv.add("sync", "WAITING: saved on this desktop, not yet on the school server, so not yet routed") }
         var text = kv.render() + "\n\n" + wrap(c.narrative)
         if c.narrative != c.originalNarrative { text += "\n  (narrative amended; first recorded as:)\n" + wrap(c.originalNarrative, indent: "    ") }
         if !c.history.isEmpty {

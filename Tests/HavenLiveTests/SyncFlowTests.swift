@@ -196,6 +196,8 @@ import Testing
                                                 severity: "imminent", narrative: "Talked about not being around next week")
         #expect(offline.output.contains("call the on-duty lead now"), "\(offline.output)")
         #expect(offline.output.contains("next sync"))
+        let unsynced = try await Self.json(pair.desktop, ["concern", "show", offline.id])
+        #expect(unsynced["waitingToSync"] as? Bool == true, "the desktop shows the concern is waiting to sync")
         let closed = try await pair.desktop.cli(["concern", "close", shared, "--disposition", "resolved", "--reason", "Spoke with family; settled"])
         #expect(closed.status == 0, "\(closed.stderr)")
         let cut = try await pair.desktop.cli(["sync", "now"])
@@ -225,6 +227,8 @@ import Testing
         }
         let status = try await Self.json(pair.desktop, ["sync", "status"])
         #expect((status["conflicts"] as? [[String: Any]])?.count == 1)
+        let arrived = try await Self.json(pair.desktop, ["concern", "show", offline.id])
+        #expect(arrived["waitingToSync"] == nil, "synced: no longer waiting")
         let settled = second["status"] as! [String: Any]
         #expect(settled["pendingPush"] == nil, "nothing waits once the sync is done: \(settled)")
 

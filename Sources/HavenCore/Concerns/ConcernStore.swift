@@ -122,7 +122,9 @@ enum ConcernStore {
 
     static let selectColumns = """
         c.*, cur.category AS cur_category, cur.severity AS cur_severity, cur.status AS cur_status, cur.disposition AS cur_disposition,
-        st.given_name, st.family_name, st.preferred_name, rep.display_name AS reporter_name
+        st.given_name, st.family_name, st.preferred_name, rep.display_name AS reporter_name,
+        (EXISTS (SELECT 1 FROM sync_link) AND c.origin_node = (SELECT value FROM haven_meta WHERE key = 'node_id')
+         AND NOT EXISTS (SELECT 1 FROM sync_pushed p WHERE p.table_name = 'concerns' AND p.key = c.id)) AS waiting_to_sync
         """
     static let joins = """
         FROM concerns c JOIN concern_current cur ON cur.concern_id = c.id
@@ -138,6 +140,7 @@ enum ConcernStore {
         let id: String = row["id"]
         var concern = Haven_V1_Concern.with {
             $0.id = id
+            $0.waitingToSync = row["waiting_to_sync"] ?? false
             $0.incidentID = row["incident_id"]
             $0.studentID = row["student_id"]
             $0.studentName = "\((row["preferred_name"] as String?) ?? row["given_name"]) \(row["family_name"] as String)"

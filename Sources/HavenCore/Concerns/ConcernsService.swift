@@ -134,7 +134,11 @@ struct ConcernsService {
         // the next sync: say so, and for imminent risk say to call now.
         let link = try await core.database.pool.read(SyncLink.read)
         return .with {
-            $0.concerns = created
+            $0.concerns = created.map { concern in
+                var concern = concern
+                concern.waitingToSync = link != nil
+                return concern
+            }
             $0.incidentID = incident
             var guidance: [String] = []
             if request.severity == "imminent" {

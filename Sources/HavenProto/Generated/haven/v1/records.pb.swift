@@ -301,6 +301,13 @@ public nonisolated struct Haven_V1_Concern: @unchecked Sendable {
     set {_uniqueStorage()._originalCategory = newValue}
   }
 
+  /// On a desktop linked to a school server: written here and not yet on the
+  /// server (so not yet routed).
+  public var waitingToSync: Bool {
+    get {_storage._waitingToSync}
+    set {_uniqueStorage()._waitingToSync = newValue}
+  }
+
   public var originalSeverity: String {
     get {_storage._originalSeverity}
     set {_uniqueStorage()._originalSeverity = newValue}
@@ -973,7 +980,7 @@ nonisolated extension Haven_V1_ConcernNote: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Haven_V1_Concern: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Concern"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}incident_id\0\u{3}student_id\0\u{3}student_name\0\u{3}school_id\0\u{3}reporter_id\0\u{3}reporter_name\0\u{1}category\0\u{1}severity\0\u{1}narrative\0\u{3}observed_at\0\u{1}location\0\u{3}told_lead_in_person\0\u{1}status\0\u{1}disposition\0\u{3}created_at\0\u{3}origin_node\0\u{1}history\0\u{1}access\0\u{3}original_category\0\u{3}original_severity\0\u{3}original_narrative\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{3}incident_id\0\u{3}student_id\0\u{3}student_name\0\u{3}school_id\0\u{3}reporter_id\0\u{3}reporter_name\0\u{1}category\0\u{1}severity\0\u{1}narrative\0\u{3}observed_at\0\u{1}location\0\u{3}told_lead_in_person\0\u{1}status\0\u{1}disposition\0\u{3}created_at\0\u{3}origin_node\0\u{1}history\0\u{1}access\0\u{3}original_category\0\u{3}original_severity\0\u{3}original_narrative\0\u{3}waiting_to_sync\0")
 
   fileprivate class _StorageClass {
     var _id: String = String()
@@ -996,6 +1003,7 @@ nonisolated extension Haven_V1_Concern: SwiftProtobuf.Message, SwiftProtobuf._Me
     var _history: [Haven_V1_ConcernNote] = []
     var _access: Haven_V1_AccessBasis? = nil
     var _originalCategory: String = String()
+    var _waitingToSync: Bool = false
     var _originalSeverity: String = String()
     var _originalNarrative: String = String()
 
@@ -1028,6 +1036,7 @@ nonisolated extension Haven_V1_Concern: SwiftProtobuf.Message, SwiftProtobuf._Me
       _history = source._history
       _access = source._access
       _originalCategory = source._originalCategory
+      _waitingToSync = source._waitingToSync
       _originalSeverity = source._originalSeverity
       _originalNarrative = source._originalNarrative
     }
@@ -1070,6 +1079,7 @@ nonisolated extension Haven_V1_Concern: SwiftProtobuf.Message, SwiftProtobuf._Me
         case 20: try { try decoder.decodeSingularStringField(value: &_storage._originalCategory) }()
         case 21: try { try decoder.decodeSingularStringField(value: &_storage._originalSeverity) }()
         case 22: try { try decoder.decodeSingularStringField(value: &_storage._originalNarrative) }()
+        case 23: try { try decoder.decodeSingularBoolField(value: &_storage._waitingToSync) }()
         default: break
         }
       }
@@ -1148,6 +1158,9 @@ nonisolated extension Haven_V1_Concern: SwiftProtobuf.Message, SwiftProtobuf._Me
       if !_storage._originalNarrative.isEmpty {
         try visitor.visitSingularStringField(value: _storage._originalNarrative, fieldNumber: 22)
       }
+      if _storage._waitingToSync != false {
+        try visitor.visitSingularBoolField(value: _storage._waitingToSync, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -1177,6 +1190,7 @@ nonisolated extension Haven_V1_Concern: SwiftProtobuf.Message, SwiftProtobuf._Me
         if _storage._history != rhs_storage._history {return false}
         if _storage._access != rhs_storage._access {return false}
         if _storage._originalCategory != rhs_storage._originalCategory {return false}
+        if _storage._waitingToSync != rhs_storage._waitingToSync {return false}
         if _storage._originalSeverity != rhs_storage._originalSeverity {return false}
         if _storage._originalNarrative != rhs_storage._originalNarrative {return false}
         return true
