@@ -136,6 +136,7 @@ public struct DaemonConfiguration: Sendable {
                 remote.report("listen", "expected host:port, such as \"0.0.0.0:7443\" (got \"\(listen)\")")
             }
         }
+        if let n = remote.integer("max_connections", range: 1...100_000) { limits.maxRemoteConnections = n }
         remote.rejectUnknownKeys()
         let sync = root.section("sync")
         let syncInterval = sync.integer("interval_seconds", range: 1...86_400).map { Duration.seconds($0) } ?? .seconds(30)

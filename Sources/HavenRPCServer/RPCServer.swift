@@ -15,6 +15,7 @@ public final class RPCServer: Sendable {
     private struct State {
         var listeners: [Channel] = []
         var connections: [UInt64: Channel] = [:]
+        var remote: Set<UInt64> = []
         var nextConnectionID: UInt64 = 1
     }
 
@@ -84,10 +85,12 @@ public final class RPCServer: Sendable {
     /// Adds the connection's ttrpc handler, or a refuser when the daemon
     /// already holds its maximum of connections.
     private func serve(_ channel: Channel, peer: PeerCredentials?, certificate: PresentedCertificate?) throws {
-        guard let id = register(channel) else {
-            logger.warning("refusing a connection: at the limit", metadata: ["max_connections": "\(limits.maxConnections)"])
+        guard let id = register(channel, remote: certificate != nil) else {
+            let (limit, setting) = certificate != nil
+                ? (limits.maxRemoteConnections, "[remote] max_connections") : (limits.maxConnections, "[limits] max_connections")
+            logger.warning("refusing a connection: at the limit", metadata: ["limit": "\(limit)", "setting": "\(setting)"])
             try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(
-                message: "havend is holding its maximum of \(limits.maxConnections) connections ([limits] max_connections); try again shortly",
+                message: "havend is holding its maximum of \(limit) connections (\(setting)); try again shortly",
                 timeout: limits.partialFrameTimeout.timeAmount))
             return
         }
@@ -100,17 +103,22 @@ public final class RPCServer: Sendable {
     public var connectionCount: Int { state.withLock { $0.connections.count } }
 
     /// Records a new connection; nil when the daemon already holds its maximum.
-    private func register(_ channel: Channel) -> UInt64? {
+    private func register(_ channel: Channel, remote: Bool) -> UInt64? {
         let id = state.withLock { state -> UInt64? in
             guard state.connections.count < limits.maxConnections else { return nil }
+            if remote, state.remote.count >= limits.maxRemoteConnections { return nil }
             let id = state.nextConnectionID
             state.nextConnectionID += 1
             state.connections[id] = channel
+            if remote { state.remote.insert(id) }
             return id
         }
         guard let id else { return nil }
         channel.closeFuture.whenComplete { [self] _ in
-            _ = self.state.withLock { $0.connections.removeValue(forKey: id) }
+            self.state.withLock { state in
+                state.connections.removeValue(forKey: id)
+                state.remote.remove(id)
+            }
         }
         return id
     }

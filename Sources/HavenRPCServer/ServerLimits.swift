@@ -8,6 +8,9 @@ public struct ServerLimits: Sendable {
     public var maxConcurrentCallsPerConnection: Int
     /// Connections held at once; the next one's first call gets RESOURCE_EXHAUSTED.
     public var maxConnections: Int
+    /// Of those, how many may come over TCP, so remote clients cannot crowd
+    /// out local staff on the Unix socket.
+    public var maxRemoteConnections: Int
     /// A connection with no call in flight and no traffic for this long is closed.
     public var idleTimeout: Duration
     /// A frame started but not finished within this long closes the connection.
@@ -19,6 +22,7 @@ public struct ServerLimits: Sendable {
         maxFrameDataLength: Int = 4 << 20,
         maxConcurrentCallsPerConnection: Int = 128,
         maxConnections: Int = 4096,
+        maxRemoteConnections: Int = 256,
         idleTimeout: Duration = .seconds(300),
         partialFrameTimeout: Duration = .seconds(10),
         shutdownGracePeriod: Duration = .seconds(10)
@@ -26,6 +30,7 @@ public struct ServerLimits: Sendable {
         self.maxFrameDataLength = maxFrameDataLength
         self.maxConcurrentCallsPerConnection = maxConcurrentCallsPerConnection
         self.maxConnections = maxConnections
+        self.maxRemoteConnections = maxRemoteConnections
         self.idleTimeout = idleTimeout
         self.partialFrameTimeout = partialFrameTimeout
         self.shutdownGracePeriod = shutdownGracePeriod

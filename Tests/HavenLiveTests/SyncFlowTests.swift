@@ -503,4 +503,27 @@ import Testing
         try await pair.desktop.stop()
         try await pair.server.stop()
     }
+
+    @Test func remoteClientsHaveTheirOwnConnectionLimitSoLocalStaffAreNeverCrowdedOut() async throws {
+        let directory = TemporaryDirectory(prefix: "havend-server")
+        let config = try directory.write("havend.toml", "[remote]\nlisten = \"127.0.0.1:\(try Self.freePort())\"\nmax_connections = 1\n")
+        let server = try await DaemonProcess(arguments: ["--config", config], directory: directory).start()
+        let identity = try await Self.json(server, ["node", "identity"])
+        let listen = (identity["remoteListen"] as! String).split(separator: ":")
+        let tls = try TLSClientSetup(identity: nil, serverFingerprint: identity["fingerprint"] as! String)
+        let first = try await RPCClient.connect(host: String(listen[0]), port: Int(listen[1])!) { try tls.secure($0) }
+        let _: Haven_V1_HealthResponse = try await first.unary("haven.v1.Daemon", "Health", Haven_V1_HealthRequest())
+        let second = try await RPCClient.connect(host: String(listen[0]), port: Int(listen[1])!) { try tls.secure($0) }
+        do {
+            let _: Haven_V1_HealthResponse = try await second.unary("haven.v1.Daemon", "Health", Haven_V1_HealthRequest())
+            Issue.record("a second remote connection was served past [remote] max_connections = 1")
+        } catch let error as RPCError {
+            #expect(error.code == .resourceExhausted && error.message.contains("[remote] max_connections"), "\(error)")
+        }
+        let local = try await server.cli(["status"])
+        #expect(local.status == 0, "the Unix socket still serves local staff: \(local.stderr)")
+        await first.close()
+        await second.close()
+        try await server.stop()
+    }
 }

@@ -132,7 +132,8 @@ struct ConcernsService {
         }
         // On a desktop linked to a school server, routing happens there, at
         // the next sync: say so, and for imminent risk say to call now.
-        let link = try await core.database.pool.read(SyncLink.read)
+        // (Only a linked desktop reads its link: the server's hot path does not.)
+        let link = core.routesLocally ? nil : try await core.database.pool.read(SyncLink.read)
         return .with {
             $0.concerns = created.map { concern in
                 var concern = concern
