@@ -526,4 +526,20 @@ import Testing
         await second.close()
         try await server.stop()
     }
+
+    @Test func anInstrumentTooLargeToTravelToADesktopIsRefusedAtImport() async throws {
+        let directory = TemporaryDirectory(prefix: "havend")
+        let config = try directory.write("havend.toml", "[plugins]\nenabled = [\"screening\"]\n")
+        let daemon = try await DaemonProcess(arguments: ["--config", config], directory: directory).start()
+        let huge = String(repeating: "a very long question text ", count: 45_000)  // ~1.2 MB
+        let file = try directory.write("huge.json", """
+            {"resourceType": "Questionnaire", "status": "draft", "name": "huge", "title": "Huge",
+             "item": [{"linkId": "1", "type": "choice", "text": "\(huge)",
+               "answerOption": [{"valueCoding": {"code": "a", "display": "A"}, "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/itemWeight", "valueDecimal": 1}]}]}]}
+            """)
+        let imported = try await daemon.cli(["screening", "import", file])
+        #expect(imported.status != 0)
+        #expect((imported.stdout + imported.stderr).contains("at most 1048576"), "\(imported.stdout)\(imported.stderr)")
+        try await daemon.stop()
+    }
 }

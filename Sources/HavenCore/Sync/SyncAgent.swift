@@ -127,9 +127,14 @@ public actor SyncAgent {
                         + " ORDER BY rowid LIMIT \(room)"
                     for row in try Row.fetchAll(db, sql: sql, arguments: namedArguments(sql, ["node": node, "owner": link.ownerStaffID])) {
                         let message = SyncRowCodec.encode(table, row)
-                        bytes += SyncRowCodec.size(message)
+                        let size = SyncRowCodec.size(message)
+                        // A big row starts the next batch rather than overfill this one.
+                        if !batch.request.rows.isEmpty, bytes + size > SyncRowCodec.maxBatchBytes {
+                            bytes = SyncRowCodec.maxBatchBytes
+                            break
+                        }
+                        bytes += size
                         batch.request.rows.append(message)
-                        if bytes >= SyncRowCodec.maxBatchBytes { break }
                     }
                 }
                 let audit = try Row.fetchAll(db, sql: "SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT \(limit)", arguments: [link.pushedAuditSeq])

@@ -61,7 +61,13 @@ extension SyncServer {
                 // Cut by size too: an answer must fit in one frame.
                 for row in rows where bytes < SyncRowCodec.maxBatchBytes {
                     let message = SyncRowCodec.encode(table, row)
-                    bytes += SyncRowCodec.size(message)
+                    let size = SyncRowCodec.size(message)
+                    // A big row starts the next batch rather than overfill this one.
+                    if !response.rows.isEmpty, bytes + size > SyncRowCodec.maxBatchBytes {
+                        bytes = SyncRowCodec.maxBatchBytes
+                        break
+                    }
+                    bytes += size
                     response.rows.append(message)
                     sent += 1
                     if let student = row["sync_student"] as String?, !student.isEmpty {

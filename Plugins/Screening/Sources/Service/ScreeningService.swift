@@ -167,7 +167,17 @@ struct ScreeningService {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// The largest instrument document kept: far above any real questionnaire,
+    /// and small enough to travel to a desktop in one sync row.
+    static let maxDocumentBytes = 1 << 20
+
     private func store(_ instrument: Instrument, document: String, _ context: CallContext) async throws -> Haven_Screening_V1_ImportInstrumentResponse {
+        guard document.utf8.count <= Self.maxDocumentBytes else {
+            return .with { $0.problems = [.with {
+                $0.path = "$"
+                $0.message = "the instrument document is \(document.utf8.count) bytes; at most \(Self.maxDocumentBytes) are kept"
+            }] }
+        }
         if let existing = catalog.instrument(instrument.id), existing.builtin {
             throw RPCError.alreadyExists("\(instrument.id) is a built-in instrument; import yours under another id")
         }
