@@ -60,7 +60,12 @@ enum TOMLPrecheck {
                         line += 1; lineStart = i + 1
                     }
                     if s[i] == c, !triple || (i + 2 < s.count && s[i + 1] == c && s[i + 2] == c) {
-                        i += triple ? 3 : 1
+                        guard triple else { i += 1; break }
+                        // A multi-line string may end with one or two quotes of
+                        // its own before the delimiter ("""" or """""), so the
+                        // whole run of up to five quotes closes it.
+                        var run = 0
+                        while i < s.count, s[i] == c, run < 5 { i += 1; run += 1 }
                         break
                     }
                     i += 1

@@ -31,6 +31,12 @@ import Testing
             #expect(throws: ConfigError.self, "\(text.debugDescription)") { _ = try ConfigDocument(text: text, name: "f") }
         }
         #expect(throws: Never.self) { _ = try ConfigDocument(text: "\u{FEFF}e = [1, 2]\nf = { a = [3] }\n", name: "f") }
+        // Found by the routing-rules fuzzer: a multi-line string may end with extra quotes
+        // (""""), after which a header with no key must still be caught, not asserted on.
+        #expect {
+            _ = try ConfigDocument(text: "m = [\"\"\"a\nb\"\"\"\"]\n[[[x]]]\n", name: "f")
+        } throws: { error in (error as! ConfigError).issues[0].line == 3 }
+        #expect(throws: Never.self) { _ = try ConfigDocument(text: "m = [\"\"\"a\nb\"\"\"\"\"]\n[t]\ny = 2\n", name: "f") }
         // Tabs and CRLF line ends are fine.
         #expect(throws: Never.self) { _ = try ConfigDocument(text: "[daemon]\r\n\tlog_level = \"info\"\r\n", name: "f") }
     }
