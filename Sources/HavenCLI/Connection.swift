@@ -42,7 +42,7 @@ struct Session {
     /// Connects over TCP+TLS, trusting the server only if its certificate
     /// has the fingerprint given, and authenticating with the token.
     private static func openRemote(_ remote: String, _ options: GlobalOptions) async throws -> Session {
-        guard let colon = remote.lastIndex(of: ":"), let port = Int(remote[remote.index(after: colon)...]), colon != remote.startIndex else {
+        guard let address = TCPAddress(remote) else {
             throw CLIFailure("--remote: expected host:port (got \"\(remote)\")", exitCode: ExitStatus.usage)
         }
         guard let fingerprint = options.resolvedServerFingerprint.flatMap(PresentedCertificate.normalizedFingerprint) else {
@@ -51,10 +51,9 @@ struct Session {
         guard let token = options.resolvedToken else {
             throw CLIFailure("--remote needs --token (or HAVEN_TOKEN): remote callers authenticate with a token", exitCode: ExitStatus.usage)
         }
-        let host = String(remote[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         do {
             let tls = try TLSClientSetup(identity: nil, serverFingerprint: fingerprint)
-            let client = try await RPCClient.connect(host: host, port: port, metadata: [(key: "authorization", value: "Bearer \(token)")]) {
+            let client = try await RPCClient.connect(host: address.host, port: address.port, metadata: [(key: "authorization", value: "Bearer \(token)")]) {
                 try tls.secure($0)
             }
             return Session(client: client, options: options)

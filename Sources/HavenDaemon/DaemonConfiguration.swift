@@ -39,7 +39,7 @@ public struct DaemonConfiguration: Sendable {
     public var core: CoreSettings
     /// `[remote] listen`: TCP host and port for ttrpc over TLS; nil = the
     /// Unix socket is the only listener (the default).
-    public var remoteListen: (host: String, port: Int)?
+    public var remoteListen: TCPAddress?
     /// `[sync]`: how often a linked desktop syncs, and rows per batch.
     public var syncInterval: Duration = .seconds(30)
     public var syncBatchSize = 500
@@ -127,14 +127,11 @@ public struct DaemonConfiguration: Sendable {
         let core = CoreSettings.read(access: root.section("access"), concerns: root.section("concerns"))
 
         let remote = root.section("remote")
-        var remoteListen: (host: String, port: Int)?
+        var remoteListen: TCPAddress?
         if let listen = remote.string("listen") {
-            if let colon = listen.lastIndex(of: ":"), colon != listen.startIndex,
-               let port = Int(listen[listen.index(after: colon)...]), (0...65_535).contains(port) {
-                remoteListen = (String(listen[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]")), port)
-            } else {
-                remote.report("listen", "expected host:port, such as \"0.0.0.0:7443\" (got \"\(listen)\")")
-            }
+            // Port 0: any free port (tests); `haven node identity` tells which.
+            remoteListen = TCPAddress(listen, ports: 0...65_535)
+            if remoteListen == nil { remote.report("listen", "expected host:port, such as \"0.0.0.0:7443\" (got \"\(listen)\")") }
         }
         if let n = remote.integer("max_connections", range: 1...100_000) { limits.maxRemoteConnections = n }
         remote.rejectUnknownKeys()

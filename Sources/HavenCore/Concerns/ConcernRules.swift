@@ -1,9 +1,19 @@
+import HavenWire
+
 /// The fixed vocabulary of concerns: severities, statuses and how a status may change.
 enum ConcernRules {
     static let severities = ["low", "moderate", "high", "imminent"]
     static let statuses = ["open", "triaged", "monitoring", "closed"]
     static let amendableFields = ["category", "severity", "narrative", "location", "observed_at"]
     static let maxNarrative = 20_000
+
+    /// INVALID_ARGUMENT naming the field, the value and what it may be.
+    /// One wording for the API and for rows a desktop syncs.
+    static func requireOneOf(_ field: String, _ value: String, _ allowed: [String]) throws {
+        guard allowed.contains(value) else {
+            throw RPCError.invalidArgument("\(field): \"\(value)\" is not one of \(allowed.joined(separator: ", "))")
+        }
+    }
 
     /// Status moves forward (open → triaged → monitoring → closed); steps may
     /// be skipped; closing is its own call because it needs a disposition.

@@ -56,10 +56,7 @@ struct ConcernsService {
                 }
             },
             .unary("Close", Haven_V1_CloseConcernRequest.self, Haven_V1_Concern.self, access: .staff) { request, context in
-                let dispositions = core.settings.dispositions.map(\.code)
-                guard dispositions.contains(request.disposition) else {
-                    throw RPCError.invalidArgument("disposition: \"\(request.disposition)\" is not one of \(dispositions.joined(separator: ", "))")
-                }
+                try ConcernRules.requireOneOf("disposition", request.disposition, core.settings.dispositions.map(\.code))
                 guard let reason = request.reason.nonEmpty else { throw RPCError.invalidArgument("reason: say why the concern can be closed") }
                 return try await change(request.concernID, context, action: "concern.close", fields: ["status", "disposition"], change: "status:closed", needsFullAccess: true) { db, current in
                     if current.status == "closed" { throw RPCError.failedPrecondition("the concern is already closed") }
@@ -83,12 +80,8 @@ struct ConcernsService {
         let categories = core.settings.categories.map(\.code)
         guard !request.studentIds.isEmpty else { throw RPCError.invalidArgument("student_ids: name at least one student") }
         guard Set(request.studentIds).count == request.studentIds.count else { throw RPCError.invalidArgument("student_ids: a student is listed twice") }
-        guard categories.contains(request.category) else {
-            throw RPCError.invalidArgument("category: \"\(request.category)\" is not one of \(categories.joined(separator: ", "))")
-        }
-        guard ConcernRules.severities.contains(request.severity) else {
-            throw RPCError.invalidArgument("severity: \"\(request.severity)\" is not one of \(ConcernRules.severities.joined(separator: ", "))")
-        }
+        try ConcernRules.requireOneOf("category", request.category, categories)
+        try ConcernRules.requireOneOf("severity", request.severity, ConcernRules.severities)
         guard let narrative = request.narrative.nonEmpty else { throw RPCError.invalidArgument("narrative: say what you saw or heard") }
         guard narrative.count <= ConcernRules.maxNarrative else { throw RPCError.invalidArgument("narrative: at most \(ConcernRules.maxNarrative) characters") }
         let told = request.toldLeadInPerson
@@ -183,8 +176,8 @@ struct ConcernsService {
             after = nil
         }
         for (name, value, allowed) in [("severity", request.severity, ConcernRules.severities), ("status", request.status, ConcernRules.statuses)]
-            where !value.isEmpty && !allowed.contains(value) {
-            throw RPCError.invalidArgument("\(name): \"\(value)\" is not one of \(allowed.joined(separator: ", "))")
+            where !value.isEmpty {
+            try ConcernRules.requireOneOf(name, value, allowed)
         }
         let me = context.caller.staffID!
         let now = core.clock.now()

@@ -60,10 +60,8 @@ extension CoreModule {
                         throw RPCError.failedPrecondition("the server has no student \(row.text("student_id"))")
                     }
                     guard row.text("school_id") == student.schoolID else { throw RPCError.invalidArgument("school_id is not the student's school") }
-                    guard ConcernRules.severities.contains(row.text("severity")) else { throw RPCError.invalidArgument("severity \"\(row.text("severity"))\" is not one of \(ConcernRules.severities.joined(separator: ", "))") }
-                    guard self.settings.categories.contains(where: { $0.code == row.text("category") }) else {
-                        throw RPCError.invalidArgument("category \"\(row.text("category"))\" is not in the server's taxonomy")
-                    }
+                    try ConcernRules.requireOneOf("severity", row.text("severity"), ConcernRules.severities)
+                    try ConcernRules.requireOneOf("category", row.text("category"), self.settings.categories.map(\.code))
                     if let reason = try self.policy.canReport(caller, student: student, db: db) {
                         throw AccessDenied(reason, studentID: student.id)
                     }
@@ -87,11 +85,11 @@ extension CoreModule {
                     switch row.text("kind") {
                     case "note": break
                     case "amendment":
-                        guard ConcernRules.amendableFields.contains(row.text("field")) else { throw RPCError.invalidArgument("\(row.text("field")) cannot be amended") }
+                        try ConcernRules.requireOneOf("field", row.text("field"), ConcernRules.amendableFields)
                     case "status":
-                        guard ConcernRules.statuses.contains(row.text("status")) else { throw RPCError.invalidArgument("\"\(row.text("status"))\" is not a status") }
-                        if row.text("status") == "closed", !self.settings.dispositions.contains(where: { $0.code == row.text("disposition") }) {
-                            throw RPCError.invalidArgument("disposition \"\(row.text("disposition"))\" is not one of the server's")
+                        try ConcernRules.requireOneOf("status", row.text("status"), ConcernRules.statuses)
+                        if row.text("status") == "closed" {
+                            try ConcernRules.requireOneOf("disposition", row.text("disposition"), self.settings.dispositions.map(\.code))
                         }
                     default: throw RPCError.invalidArgument("kind \"\(row.text("kind"))\" is not note, amendment or status")
                     }

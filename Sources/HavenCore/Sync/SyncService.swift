@@ -69,11 +69,10 @@ struct SyncService {
         let setup = core.nodeSync.setup
         guard setup.mode == "desktop" else { throw RPCError.failedPrecondition("only a desktop daemon enrols with a school server; this one runs in \(setup.mode) mode") }
         guard let connector = setup.connector else { throw RPCError.unavailable("this daemon cannot open TLS connections") }
-        guard let colon = request.server.lastIndex(of: ":"), let port = Int(request.server[request.server.index(after: colon)...]),
-              (1...65_535).contains(port), colon != request.server.startIndex else {
+        guard let server = TCPAddress(request.server) else {
             throw RPCError.invalidArgument("server: give the school server as host:port (got \"\(request.server)\")")
         }
-        let host = String(request.server[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        let (host, port) = (server.host, server.port)
         guard let fingerprint = PresentedCertificate.normalizedFingerprint(request.serverFingerprint) else {
             throw RPCError.invalidArgument("server_fingerprint: expected sha256:<64 hex digits>, as `haven node identity` prints on the server")
         }
