@@ -86,6 +86,22 @@ enum TOMLPrecheck {
                     }
                 }
                 open.append(c)
+            case "0"..."9", "+", "-" where last == "=" || (open.last == "[" && (last == "[" || last == ",")):
+                // A bare value (number, date, boolean-like) that goes on after a
+                // space: only a date followed by a time may ("1979-05-27 07:32:00").
+                // toml++ asserts on some others ("0con----*x 0 0--").
+                var j = i
+                while j < s.count, !" \t\r\n#,]}".unicodeScalars.contains(s[j]) { j += 1 }
+                var k = j
+                while k < s.count, isBlank(s[k]) { k += 1 }
+                if j < s.count, isBlank(s[j]), k < s.count, !"\r\n#,]}".unicodeScalars.contains(s[k]),
+                   !Self.isDateThenTime(Array(s[i..<j]), Array(s[k...].prefix(3))) {
+                    return (line, k - lineStart + 1, "a value cannot go on after a space here; quote it if it is text")
+                }
+                atLineStart = false
+                last = s[j - 1]
+                i = j
+                continue
             case "{":
                 open.append(c)
             case "]":
@@ -103,6 +119,14 @@ enum TOMLPrecheck {
             i += 1
         }
         return nil
+    }
+
+    /// "YYYY-MM-DD" then "HH:": the one bare value TOML lets a space split.
+    static func isDateThenTime(_ date: [Unicode.Scalar], _ time: [Unicode.Scalar]) -> Bool {
+        func digit(_ c: Unicode.Scalar) -> Bool { ("0"..."9").contains(c) }
+        guard date.count == 10, time.count == 3 else { return false }
+        for (index, c) in date.enumerated() where (index == 4 || index == 7) ? c != "-" : !digit(c) { return false }
+        return digit(time[0]) && digit(time[1]) && time[2] == ":"
     }
 
     static func mayStartKey(_ c: Unicode.Scalar) -> Bool {

@@ -37,6 +37,14 @@ import Testing
             _ = try ConfigDocument(text: "m = [\"\"\"a\nb\"\"\"\"]\n[[[x]]]\n", name: "f")
         } throws: { error in (error as! ConfigError).issues[0].line == 3 }
         #expect(throws: Never.self) { _ = try ConfigDocument(text: "m = [\"\"\"a\nb\"\"\"\"\"]\n[t]\ny = 2\n", name: "f") }
+        // And a bare value that goes on after a space (toml++ asserted on "0con----*x 0 0--");
+        // a date then a time is the one that may, and comments and closers may follow a value.
+        #expect {
+            _ = try ConfigDocument(text: "a = 1\nb = 0con----*x 0 0--\n", name: "f")
+        } throws: { error in (error as! ConfigError).issues[0].line == 2 }
+        #expect(throws: Never.self) {
+            _ = try ConfigDocument(text: "d = 1979-05-27 07:32:00\nn = 1 # one\nl = [1 , 2 ]\nt = { x = -3 }\nm = [\n  4,\n  5\n]\n", name: "f")
+        }
         // Tabs and CRLF line ends are fine.
         #expect(throws: Never.self) { _ = try ConfigDocument(text: "[daemon]\r\n\tlog_level = \"info\"\r\n", name: "f") }
     }
