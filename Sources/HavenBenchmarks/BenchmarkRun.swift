@@ -13,6 +13,8 @@ import Logging
 /// each one honest (reads before the writes that change the data).
 public final class BenchmarkRun {
     public let scale: BenchmarkScale
+    /// The figure groups to measure; all of them when empty.
+    public let groups: Set<FigureGroup>
     let logger: Logger
     let scratch: TemporaryDirectory
     let sourceRoot: String
@@ -22,8 +24,9 @@ public final class BenchmarkRun {
     private var helpers: [HelperProcess] = []
 
     /// `sourceRoot` is the repository (for Benchmarks/ sources).
-    public init(scale: BenchmarkScale, sourceRoot: String, logger: Logger) {
+    public init(scale: BenchmarkScale, groups: Set<FigureGroup> = [], sourceRoot: String, logger: Logger) {
         self.scale = scale
+        self.groups = groups
         self.sourceRoot = sourceRoot
         self.logger = logger
         self.scratch = TemporaryDirectory(prefix: "haven-bench")
@@ -46,15 +49,23 @@ public final class BenchmarkRun {
         logger.info("starting havend on the full database")
         figures += try await setup.startDaemon()
 
-        logger.info("unary calls: Health against the C echo floor and containerd ttrpc")
-        figures += try await UnaryCallFigures(run: self).measure()
-        figures.append(Figure("havend resident memory under the throughput test (peak)", value: peakRSSUnderLoad, unit: "MiB", target: .report))
-        logger.info("student timeline reads")
-        figures += try await TimelineFigures(run: self).measure()
-        logger.info("reports")
-        figures += try await ReportFigures(run: self).measure()
-        logger.info("durable concern creation")
-        figures += try await DurableWriteFigures(run: self).measure()
+        if measures(.unary) {
+            logger.info("unary calls: Health against the C echo floor and containerd ttrpc")
+            figures += try await UnaryCallFigures(run: self).measure()
+            figures.append(Figure("havend resident memory under the throughput test (peak)", value: peakRSSUnderLoad, unit: "MiB", target: .report))
+        }
+        if measures(.timeline) {
+            logger.info("student timeline reads")
+            figures += try await TimelineFigures(run: self).measure()
+        }
+        if measures(.reports) {
+            logger.info("reports")
+            figures += try await ReportFigures(run: self).measure()
+        }
+        if measures(.durable) {
+            logger.info("durable concern creation")
+            figures += try await DurableWriteFigures(run: self).measure()
+        }
 
         try await daemon.stop()
         for helper in helpers { helper.stop() }
@@ -62,6 +73,8 @@ public final class BenchmarkRun {
                                machine: .current(sqlite: (try? sqliteVersion()) ?? "unknown"),
                                figures: figures, seconds: (ContinuousClock.now - clock).seconds)
     }
+
+    private func measures(_ group: FigureGroup) -> Bool { groups.isEmpty || groups.contains(group) }
 
     func setDaemon(_ daemon: DaemonProcess) { self.daemon = daemon }
 
@@ -80,6 +93,12 @@ public final class BenchmarkRun {
     func client(token: String? = nil) async throws -> RPCClient {
         try await RPCClient.connect(unixSocket: daemon.socketPath, metadata: token.map { [("authorization", "Bearer \($0)")] } ?? [])
     }
+}
+
+/// The figures that can be measured on their own (`haven-bench --only`);
+/// the import, start and idle-memory figures come with every run.
+public enum FigureGroup: String, CaseIterable, Sendable {
+    case unary, timeline, reports, durable
 }
 
 /// A baseline server process (echo, ttrpc) for the length of a figure.

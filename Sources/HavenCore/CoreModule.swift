@@ -66,24 +66,16 @@ public final class CoreModule: CoreServices {
     // MARK: CoreServices
 
     public func perform<T: Sendable>(_ context: CallContext, _ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        let outcome: Result<T, AccessDenied> = try await database.writer.write { [self] db in
-            do {
-                var value: T?
-                try db.inSavepoint {
-                    value = try body(db)
-                    return .commit
-                }
-                return .success(value!)
-            } catch let denied as AccessDenied {
-                // The body's changes are rolled back; the denial is recorded.
-                try self.audit(AuditRecord(action: "access.denied", studentID: denied.studentID, recordIDs: denied.recordIDs, outcome: "denied"),
-                               context: context, db: db)
-                return .failure(denied)
+        do {
+            // The writer runs the body in its own savepoint: a denial rolls
+            // back whatever the body wrote before it was refused.
+            return try await database.writer.write(.full, body)
+        } catch let denied as AccessDenied {
+            try await database.writer.write { [self] db in
+                try audit(AuditRecord(action: "access.denied", studentID: denied.studentID, recordIDs: denied.recordIDs, outcome: "denied"),
+                          context: context, db: db)
             }
-        }
-        switch outcome {
-        case .success(let value): return value
-        case .failure(let denied): throw RPCError.permissionDenied(denied.message)
+            throw RPCError.permissionDenied(denied.message)
         }
     }
 

@@ -18,6 +18,17 @@ struct HavenBench: AsyncParsableCommand {
     @Option(help: "Write the figures as JSON to this file.")
     var json: String?
 
+    @Option(help: "Measure only these figure groups (comma-separated: \(FigureGroup.allCases.map(\.rawValue).joined(separator: ", "))); all by default.",
+            transform: { text in
+                try Set(text.split(separator: ",").map { name in
+                    guard let group = FigureGroup(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                        throw ValidationError("--only: \"\(name)\" is not a figure group; groups are \(FigureGroup.allCases.map(\.rawValue).joined(separator: ", "))")
+                    }
+                    return group
+                })
+            })
+    var only: Set<FigureGroup> = []
+
     @Option(help: "The Haven repository (for Benchmarks/ sources); default: found from the current directory.")
     var sourceRoot: String?
 
@@ -37,7 +48,7 @@ struct HavenBench: AsyncParsableCommand {
         guard FileManager.default.fileExists(atPath: root + "/Benchmarks/c/bench_client.c") else {
             throw ValidationError("run haven-bench from the Haven repository, or pass --source-root")
         }
-        let benchmark = BenchmarkRun(scale: smoke ? .smoke : .full, sourceRoot: root, logger: logger)
+        let benchmark = BenchmarkRun(scale: smoke ? .smoke : .full, groups: only, sourceRoot: root, logger: logger)
         let report = try await benchmark.run()
         print(report.table)
         print("\n\(report.scale) run in \(Int(report.seconds)) s on \(report.machine.cpus) CPUs (\(report.machine.cpuModel)), SQLite \(report.machine.sqlite)")

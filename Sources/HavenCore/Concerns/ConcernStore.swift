@@ -7,7 +7,7 @@ import HavenStorage
 /// SQL for concerns: the record as first written, its entries (notes,
 /// amendments, status changes) and the derived current state.
 enum ConcernStore {
-    struct NewConcern {
+    struct NewConcern: Sendable {
         var id: String
         var incidentID: String
         var student: StudentRecord

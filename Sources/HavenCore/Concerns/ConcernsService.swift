@@ -97,32 +97,34 @@ struct ConcernsService {
         guard observed <= now.addingTimeInterval(300) else { throw RPCError.invalidArgument("observed_at is in the future") }
         let incident = RecordID.make(at: now)
         let reporter = context.caller.staffID!
+        // The caller was resolved from the staff table for this call.
+        let reporterName = context.caller.displayName ?? ""
 
-        let created = try await core.perform(context) { db -> [Haven_V1_Concern] in
-            var created: [Haven_V1_Concern] = []
-            let reporterName = try String.fetchOne(db.cachedStatement(sql: "SELECT display_name FROM staff WHERE id = ?"), arguments: [reporter]) ?? ""
-            for studentID in request.studentIds {
+        // The messages are built from what was written, after the commit:
+        // the writer, which every write in the school queues for, only
+        // checks and inserts.
+        let concerns = try await core.perform(context) { db -> [ConcernStore.NewConcern] in
+            try request.studentIds.map { studentID in
                 guard let student = try core.student(studentID, db: db) else { throw RPCError.notFound("there is no student \(studentID)") }
                 if let reason = try core.policy.canReport(context.caller, student: student, db: db) {
                     throw AccessDenied(reason, studentID: student.id)
                 }
-                let id = RecordID.make(at: now)
                 let concern = ConcernStore.NewConcern(
-                    id: id, incidentID: incident, student: student, reporterID: reporter, category: request.category,
+                    id: RecordID.make(at: now), incidentID: incident, student: student, reporterID: reporter, category: request.category,
                     severity: request.severity, narrative: narrative, observedAt: StoredTime.ms(observed),
                     location: request.location.trimmingCharacters(in: .whitespacesAndNewlines), toldLead: told,
                     createdAt: StoredTime.ms(now), node: core.nodeID)
                 try ConcernStore.insert(db, concern)
                 try core.publish(NewEvent(
-                    type: "concern.created", studentID: student.id, schoolID: student.schoolID, subjectID: id,
+                    type: "concern.created", studentID: student.id, schoolID: student.schoolID, subjectID: concern.id,
                     attributes: ["category": request.category, "severity": request.severity, "grade": student.grade,
                                  "reporter_id": reporter, "incident_id": incident]), db: db)
-                try core.audit(AuditRecord(action: "concern.create", studentID: student.id, recordIDs: [id],
+                try core.audit(AuditRecord(action: "concern.create", studentID: student.id, recordIDs: [concern.id],
                                            fields: ["category", "severity", "narrative", "observed_at", "location"]), context: context, db: db)
-                created.append(ConcernStore.message(concern, reporterName: reporterName))
+                return concern
             }
-            return created
         }
+        let created = concerns.map { ConcernStore.message($0, reporterName: reporterName) }
         // On a desktop linked to a school server, routing happens there, at
         // the next sync: say so, and for imminent risk say to call now.
         // (Only a linked desktop reads its link: the server's hot path does not.)

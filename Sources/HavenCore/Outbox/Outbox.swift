@@ -12,7 +12,25 @@ public final class OutboxSignal: Sendable {
     private let nextID = Locked<UInt64>(0)
     private let generation = Locked<UInt64>(0)
 
+    /// Whether the current write transaction has registered its notification.
+    private let registered = Locked(false)
+
     public init() {}
+
+    /// Notifies once the current write transaction commits. One registration
+    /// per transaction, however many events it publishes: GRDB consults every
+    /// registered observer on every later statement of the transaction, and a
+    /// group commit of 64 concerns would otherwise carry 64 of them.
+    func notifyAfterCommit(_ db: Database) {
+        let first = registered.withLock { registered -> Bool in
+            defer { registered = true }
+            return !registered
+        }
+        guard first else { return }
+        db.afterNextTransaction(
+            onCommit: { [self] _ in registered.withLock { $0 = false }; notify() },
+            onRollback: { [self] _ in registered.withLock { $0 = false } })
+    }
 
     public func notify() {
         let pending = waiters.withLock { w in
@@ -63,7 +81,7 @@ enum Outbox {
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
             """, [RecordID.make(at: at), event.type, StoredTime.ms(at), event.studentID, event.schoolID, event.subjectID, node, attributes])
         let seq = db.lastInsertedRowID
-        db.afterNextTransaction { _ in signal.notify() }
+        signal.notifyAfterCommit(db)
         return seq
     }
 
