@@ -149,7 +149,7 @@ let package = Package(
         .target(name: "HavenTestSupport", dependencies: ["HavenLocking", "HavenRPCClient", "HavenProto", "HavenWire", "HavenPluginAPI"], path: "Tests/HavenTestSupport"),
 
         .testTarget(name: "HavenWireTests", dependencies: [
-            "HavenWire", .product(name: "NIOEmbedded", package: "swift-nio"),
+            "HavenWire", "HavenProto", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "HavenRPCServerTests", dependencies: [
             "HavenRPCServer", "HavenRPCClient", "HavenTestSupport",

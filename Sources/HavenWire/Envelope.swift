@@ -22,16 +22,35 @@ public enum Envelope {
 
     /// A Response frame carrying an OK status and `payload`, or an error status.
     public static func responseFrame(streamID: UInt32, result: Result<[UInt8], RPCError>) -> Frame {
-        var response = Ttrpc_Response()
         switch result {
         case .success(let payload):
-            response.payload = Data(payload)
+            return Frame(streamID: streamID, type: .response, data: successResponse(payload))
         case .failure(let error):
+            var response = Ttrpc_Response()
             response.status = error.status
+            // Encoding a message with only strings, ints and bytes cannot fail.
+            return Frame(streamID: streamID, type: .response, data: try! buffer(response))
         }
-        // Encoding a message with only strings, ints and bytes cannot fail.
-        let data = try! buffer(response)
-        return Frame(streamID: streamID, type: .response, data: data)
+    }
+
+    /// A ttrpc.Response with an OK status and `payload`, encoded straight
+    /// into one buffer: every successful call ends here, and building the
+    /// message first cost two copies of the payload and three allocations.
+    /// The bytes are exactly SwiftProtobuf's: an OK status is the default and
+    /// is omitted, the payload is field 2 (length-delimited), omitted when
+    /// empty.
+    static func successResponse(_ payload: [UInt8]) -> ByteBuffer {
+        guard !payload.isEmpty else { return ByteBuffer() }
+        var buffer = ByteBufferAllocator().buffer(capacity: payload.count + 11)
+        buffer.writeInteger(UInt8(2 << 3 | 2))
+        var length = UInt64(payload.count)
+        while length >= 0x80 {
+            buffer.writeInteger(UInt8(truncatingIfNeeded: length) | 0x80)
+            length >>= 7
+        }
+        buffer.writeInteger(UInt8(length))
+        buffer.writeBytes(payload)
+        return buffer
     }
 
     /// A Data frame carrying one streamed message.

@@ -61,4 +61,10 @@ import Testing
             #expect(names.contains { $0.hasPrefix(prefix) }, "missing figure \(prefix)…")
         }
     }
+
+    @Test func anUnknownFigureGroupIsRefusedBeforeAnythingRuns() async throws {
+        let result = try await run(Binaries.directory + "/haven-bench", ["--only", "durable,latency"], timeout: .seconds(60))
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("\"latency\" is not a figure group; groups are unary, timeline, reports, durable"), "\(result.stderr)")
+    }
 }

@@ -185,4 +185,37 @@ import Testing
         #expect(names.contains("w1"))
         try db.close()
     }
+
+    /// A batch with a failure runs twice (first without savepoints, then with
+    /// them): what each caller gets back is what the committed run wrote.
+    @Test func aCallerInABatchThatRanAgainGetsTheCommittedRunsResult() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('taken')") }
+        let returned = await withTaskGroup(of: (String, Int64?).self) { group in
+            for i in 0..<60 {
+                group.addTask {
+                    let name = "r\(i)"
+                    let id = try? await db.writer.write { db -> Int64 in
+                        try db.execute(sql: "INSERT INTO things (name) VALUES (?)", arguments: [name])
+                        let id = db.lastInsertedRowID
+                        if i % 7 == 0 { try db.execute(sql: "INSERT INTO things (name) VALUES ('taken')") }
+                        return id
+                    }
+                    return (name, id)
+                }
+            }
+            var all: [(String, Int64?)] = []
+            for await pair in group { all.append(pair) }
+            return all
+        }
+        let stored = try await db.pool.read { db in
+            try Dictionary(uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT name, id FROM things").map { ($0["name"] as String, $0["id"] as Int64) })
+        }
+        for (name, id) in returned {
+            #expect(stored[name] == id, "\(name): the caller was told \(String(describing: id)), the file holds \(String(describing: stored[name]))")
+        }
+        #expect(returned.filter { $0.1 == nil }.count == 9)
+        try db.close()
+    }
 }

@@ -1,3 +1,5 @@
+import Foundation
+import HavenProto
 import HavenWire
 import NIOCore
 import NIOEmbedded
@@ -149,5 +151,19 @@ import Testing
         let end = Envelope.endOfStreamFrame(streamID: 3)
         #expect(end.messageType == .data)
         #expect(end.flags == [.remoteClosed, .noData])
+    }
+
+    /// The hand-encoded OK response is byte for byte what SwiftProtobuf
+    /// writes, at every length where the varint length prefix changes size.
+    @Test(arguments: [0, 1, 127, 128, 300, 16_383, 16_384, 2_097_152])
+    func successResponsesAreEncodedExactlyAsSwiftProtobufWould(length: Int) throws {
+        let payload = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        let frame = Envelope.responseFrame(streamID: 5, result: .success(payload))
+        var reference = Ttrpc_Response()
+        reference.payload = Data(payload)
+        let expected: [UInt8] = try reference.serializedBytes()
+        #expect(Array(frame.data.readableBytesView) == expected)
+        #expect(frame.messageType == .response)
+        #expect(try Envelope.decodeResponse(frame.data).payload == Data(payload))
     }
 }

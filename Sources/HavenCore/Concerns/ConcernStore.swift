@@ -137,6 +137,27 @@ enum ConcernStore {
 
     /// The concern with its current values; with history when asked.
     static func message(_ db: Database, _ row: Row, history: Bool) throws -> Haven_V1_Concern {
+        let entries = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT e.*, s.display_name AS author_name FROM concern_entries e LEFT JOIN staff s ON s.id = e.author_id
+            WHERE e.concern_id = ? ORDER BY e.created_at, e.id
+            """), arguments: [row["id"] as String])
+        return message(row, entries: entries, history: history)
+    }
+
+    /// Every entry of every concern about a student, by concern, in the
+    /// order `message` replays them: one query for a whole timeline instead
+    /// of one per concern.
+    static func entriesByConcern(_ db: Database, studentID: String) throws -> [String: [Row]] {
+        let rows = try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT e.*, s.display_name AS author_name FROM concerns c
+            JOIN concern_entries e ON e.concern_id = c.id LEFT JOIN staff s ON s.id = e.author_id
+            WHERE c.student_id = ? ORDER BY e.concern_id, e.created_at, e.id
+            """), arguments: [studentID])
+        return Dictionary(grouping: rows) { $0["concern_id"] as String }
+    }
+
+    /// The message for a concern row and its entries (oldest first).
+    static func message(_ row: Row, entries: [Row], history: Bool) -> Haven_V1_Concern {
         let id: String = row["id"]
         var concern = Haven_V1_Concern.with {
             $0.id = id
@@ -161,10 +182,6 @@ enum ConcernStore {
             $0.originalSeverity = row["severity"]
             $0.originalNarrative = row["narrative"]
         }
-        let entries = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT e.*, s.display_name AS author_name FROM concern_entries e LEFT JOIN staff s ON s.id = e.author_id
-            WHERE e.concern_id = ? ORDER BY e.created_at, e.id
-            """), arguments: [id])
         // Narrative, location and time are amended by replaying entries;
         // category, severity and status come from concern_current.
         for entry in entries where (entry["kind"] as String) == "amendment" {

@@ -29,8 +29,9 @@ struct TimelineService {
                     var hidden = 0
 
                     let labels = Dictionary(uniqueKeysWithValues: core.settings.categories.map { ($0.code, $0.label) })
+                    let entriesByConcern = try ConcernStore.entriesByConcern(db, studentID: student.id)
                     for row in try ConcernStore.list(db, .init(studentID: student.id, limit: 100_000), visibility: .init(reporterID: me, district: true)) {
-                        let concern = try ConcernStore.message(db, row, history: true)
+                        let concern = ConcernStore.message(row, entries: entriesByConcern[row["id"] as String] ?? [], history: true)
                         guard decision.isFull || concern.reporterID == me else {
                             hidden += 1 + concern.history.count
                             continue
@@ -50,10 +51,9 @@ struct TimelineService {
                         }
                     }
                     if decision.isFull {
-                        let iso = ISO8601DateFormatter()
                         for id in try AccessStore.grantIDs(db, studentID: student.id, granteeID: nil, includeEnded: true, now: 0) {
                             guard let grant = try AccessStore.grant(db, id: id) else { continue }
-                            let until = iso.string(from: grant.expiresAt.date)
+                            let until = grant.expiresAt.date.formatted(.iso8601)
                             entries.append(TimelineEntry(
                                 id: grant.id, kind: "grant", occurredAt: grant.createdAt.date,
                                 title: "\(grant.grantedByName) granted \(grant.granteeName) access\(grant.lawEnforcement ? " (law enforcement)" : "")",
