@@ -6,6 +6,12 @@ import GRDB
 import Logging
 import HavenLocking
 
+/// A caller's savepoint could not be rolled back inside a live transaction:
+/// its batch must not commit.
+private struct SavepointRollbackFailed: Error {
+    let underlying: Error
+}
+
 /// How long a commit must wait before its caller is told "saved".
 public enum Durability: Sendable {
     /// On disk before the caller resumes (`synchronous=FULL`: an fsync of
@@ -114,9 +120,16 @@ public final class DurableWriter: Sendable {
             value = try body()
         } catch {
             // When SQLite has already rolled back the whole transaction (a
-            // full disk, an I/O error) there is no savepoint left; the batch's
-            // commit reports that fault to every caller.
-            try? db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT haven_write").execute()
+            // full disk, an I/O error) there is no savepoint left, and the
+            // batch's commit reports that fault to every caller. A rollback
+            // that fails inside a live transaction would let this caller's
+            // partial writes commit with the batch: the batch fails instead.
+            guard db.isInsideTransaction else { throw error }
+            do {
+                try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT haven_write").execute()
+            } catch let rollbackError {
+                throw SavepointRollbackFailed(underlying: rollbackError)
+            }
             try? db.cachedStatement(sql: "RELEASE SAVEPOINT haven_write").execute()
             throw error
         }
@@ -156,7 +169,12 @@ public final class DurableWriter: Sendable {
                     // batch runs again with a savepoint per caller.
                     var allSucceeded = true
                     try db.inTransaction(.immediate) {
-                        for entry in batch where entry.work(db, false) != nil {
+                        for entry in batch {
+                            guard let error = entry.work(db, false) else { continue }
+                            if let fault = error as? StorageFault {
+                                // Logged here: if the re-run succeeds, nothing else would say it happened.
+                                logger.warning("a write hit a storage fault; running its batch again", metadata: ["error": "\(fault)"])
+                            }
                             allSucceeded = false
                             return .rollback
                         }
@@ -166,6 +184,7 @@ public final class DurableWriter: Sendable {
                     try db.inTransaction(.immediate) {
                         for (index, entry) in batch.enumerated() {
                             let error = entry.work(db, true)
+                            if let failed = error as? SavepointRollbackFailed { throw failed.underlying }
                             if let error = error as? StorageFault {
                                 fault = fault ?? error
                             } else if error != nil, fault != nil {

@@ -97,14 +97,15 @@ struct ConcernsService {
         guard observed <= now.addingTimeInterval(300) else { throw RPCError.invalidArgument("observed_at is in the future") }
         let incident = RecordID.make(at: now)
         let reporter = context.caller.staffID!
-        // The caller was resolved from the staff table for this call.
-        let reporterName = context.caller.displayName ?? ""
 
         // The messages are built from what was written, after the commit:
         // the writer, which every write in the school queues for, only
         // checks and inserts.
-        let concerns = try await core.perform(context) { db -> [ConcernStore.NewConcern] in
-            try request.studentIds.map { studentID in
+        let (reporterName, concerns) = try await core.perform(context) { db -> (String, [ConcernStore.NewConcern]) in
+            // The stored name, as Get and the timeline show it (a caller's
+            // display name can differ: "Local administrator (uid N)").
+            let reporterName = try String.fetchOne(db.cachedStatement(sql: "SELECT display_name FROM staff WHERE id = ?"), arguments: [reporter]) ?? ""
+            return (reporterName, try request.studentIds.map { studentID in
                 guard let student = try core.student(studentID, db: db) else { throw RPCError.notFound("there is no student \(studentID)") }
                 if let reason = try core.policy.canReport(context.caller, student: student, db: db) {
                     throw AccessDenied(reason, studentID: student.id)
@@ -122,7 +123,7 @@ struct ConcernsService {
                 try core.audit(AuditRecord(action: "concern.create", studentID: student.id, recordIDs: [concern.id],
                                            fields: ["category", "severity", "narrative", "observed_at", "location"]), context: context, db: db)
                 return concern
-            }
+            })
         }
         let created = concerns.map { ConcernStore.message($0, reporterName: reporterName) }
         // On a desktop linked to a school server, routing happens there, at

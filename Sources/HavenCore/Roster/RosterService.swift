@@ -1,4 +1,5 @@
 import Foundation
+import HavenLocking
 import GRDB
 import HavenPluginAPI
 import HavenProto
@@ -61,8 +62,19 @@ struct RosterService {
             return .with { $0.applied = false }
         }
         let now = StoredTime.ms(core.clock.now())
+        // The writer may run this body twice (a group commit re-runs its
+        // batch when another caller fails): report only progress beyond what
+        // the caller has already been shown, so it never goes backwards.
+        let shown = Locked(-1)
         let counts = try await core.perform(context) { db in
-            let counts = try OneRosterImport.apply(plan, db: db, node: core.nodeID, now: now) { done, total in progress("writing", done, total) }
+            let counts = try OneRosterImport.apply(plan, db: db, node: core.nodeID, now: now) { done, total in
+                let ahead = shown.withLock { shown -> Bool in
+                    guard done > shown else { return false }
+                    shown = done
+                    return true
+                }
+                if ahead { progress("writing", done, total) }
+            }
             let summary = "schools +\(counts.schoolsAdded)/~\(counts.schoolsUpdated); students +\(counts.studentsAdded)/~\(counts.studentsUpdated)/-\(counts.studentsDeactivated); staff +\(counts.staffAdded)/~\(counts.staffUpdated)/-\(counts.staffDeactivated)"
             try core.audit(AuditRecord(action: "roster.import", purpose: summary), context: context, db: db)
             try core.publish(NewEvent(type: "roster.imported", attributes: [
