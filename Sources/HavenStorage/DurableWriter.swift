@@ -29,10 +29,9 @@ public enum Durability: Sendable {
 /// commit) without anyone being told "saved" before the commit is on disk.
 ///
 /// Each caller's work runs inside one transaction; a caller whose work throws
-/// is rolled back alone and gets its error (the batch is then run again with
-/// a savepoint per caller). When the
-/// transaction commits (an fsync under `synchronous=FULL`), every caller in
-/// the batch is resumed. While one batch commits, the next one gathers, so a
+/// is rolled back alone and gets its error (the rest of its batch is run
+/// again with a savepoint per caller). When the transaction commits (an fsync
+/// under `synchronous=FULL`), every caller in the batch is resumed. While one batch commits, the next one gathers, so a
 /// lone writer waits for nobody and many writers pay for few fsyncs.
 public final class DurableWriter: Sendable {
     private struct Entry: Sendable {
@@ -166,21 +165,23 @@ public final class DurableWriter: Sendable {
                     // the cost of a small write. Callers rarely fail inside
                     // the transaction (requests are checked before it), so
                     // when one does, the whole pass is rolled back and the
-                    // batch runs again with a savepoint per caller.
+                    // batch runs again with a savepoint per caller — unless
+                    // the failing caller was alone, when there is nothing
+                    // left to commit.
                     var allSucceeded = true
                     try db.inTransaction(.immediate) {
                         for entry in batch {
                             guard let error = entry.work(db, false) else { continue }
                             if let fault = error as? StorageFault {
                                 // Logged here: if the re-run succeeds, nothing else would say it happened.
-                                logger.warning("a write hit a storage fault; running its batch again", metadata: ["error": "\(fault)"])
+                                logger.warning("a write hit a storage fault", metadata: ["error": "\(fault)", "writes": "\(batch.count)"])
                             }
                             allSucceeded = false
                             return .rollback
                         }
                         return .commit
                     }
-                    if allSucceeded { return }
+                    if allSucceeded || batch.count == 1 { return }
                     try db.inTransaction(.immediate) {
                         for (index, entry) in batch.enumerated() {
                             let error = entry.work(db, true)

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HavenLocking
 import HavenStorage
 import HavenTestSupport
 import Logging
@@ -183,6 +184,26 @@ import Testing
         #expect(names.count == 46)
         #expect(!names.contains("w0") && !names.contains("w10"))
         #expect(names.contains("w1"))
+        try db.close()
+    }
+
+    /// A write alone in its batch that fails is not run again (there is
+    /// nothing else to commit): it gets its error and leaves nothing behind.
+    @Test func aLoneFailingWriteGetsItsErrorAndLeavesNothing() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('taken')") }
+        let runs = Locked(0)
+        await #expect(throws: DatabaseError.self) {
+            try await db.writer.write { db in
+                runs.withLock { $0 += 1 }
+                try db.execute(sql: "INSERT INTO things (name) VALUES ('half')")
+                try db.execute(sql: "INSERT INTO things (name) VALUES ('taken')")
+            }
+        }
+        #expect(runs.withLock { $0 } == 1)
+        let names = try await db.pool.read { try String.fetchSet($0, sql: "SELECT name FROM things") }
+        #expect(names == ["taken"])
         try db.close()
     }
 

@@ -125,16 +125,15 @@ struct ConcernsService {
                 return concern
             })
         }
-        let created = concerns.map { ConcernStore.message($0, reporterName: reporterName) }
         // On a desktop linked to a school server, routing happens there, at
         // the next sync: say so, and for imminent risk say to call now.
         // (Only a linked desktop reads its link: the server's hot path does not.)
         let link = core.routesLocally ? nil : try await core.database.pool.read(SyncLink.read)
         return .with {
-            $0.concerns = created.map { concern in
-                var concern = concern
-                concern.waitingToSync = link != nil
-                return concern
+            $0.concerns = concerns.map { concern in
+                var message = ConcernStore.message(concern, reporterName: reporterName)
+                message.waitingToSync = link != nil
+                return message
             }
             $0.incidentID = incident
             var guidance: [String] = []
