@@ -35,13 +35,18 @@ struct DaemonService {
     var definition: ServiceDefinition {
         ServiceDefinition(name: Self.name, methods: [
             // Hello, Health and ListPlugins are cheap and called often (monitors,
-            // every CLI start): they start on the connection's event loop.
+            // every CLI start): they start on the connection's event loop, and
+            // Hello and Health answer there without a task when they can.
             .unary("Hello", Haven_V1_HelloRequest.self, Haven_V1_HelloResponse.self, access: .anyone) { _, context in
                 hello(context.caller)
-            }.startingOnEventLoop(),
+            }.answeringImmediately(Haven_V1_HelloRequest.self) { _, context in
+                try hello(context.caller).serializedBytes()
+            },
             .unaryEncoded("Health", Haven_V1_HealthRequest.self, Haven_V1_HealthResponse.self, access: .anyone) { [healthProbe] _, _ in
                 await healthProbe.answer()
-            }.startingOnEventLoop(),
+            }.answeringImmediately(Haven_V1_HealthRequest.self) { [healthProbe] _, _ in
+                healthProbe.recentAnswer()
+            },
             .unary("ListPlugins", Haven_V1_ListPluginsRequest.self, Haven_V1_ListPluginsResponse.self, access: .anyone) { _, _ in
                 Haven_V1_ListPluginsResponse.with { $0.plugins = plugins.pluginInfos }
             }.startingOnEventLoop(),

@@ -18,9 +18,15 @@ final class HealthProbe: Sendable {
         self.build = build
     }
 
+    /// The answer of the last second, if there is one (no waiting).
+    func recentAnswer(now: ContinuousClock.Instant = .now) -> [UInt8]? {
+        guard let recent = last.withLock({ $0 }), now - recent.at < maxAge else { return nil }
+        return recent.answer
+    }
+
     func answer() async -> [UInt8] {
         let now = ContinuousClock.now
-        if let recent = last.withLock({ $0 }), now - recent.at < maxAge { return recent.answer }
+        if let recent = recentAnswer(now: now) { return recent }
         var problem: String?
         do { try await database.ping() } catch { problem = "\(error)" }
         let answer = build(problem)

@@ -43,10 +43,18 @@ final class ServiceRouter: RPCDispatcher {
         let definition = route.method
         switch definition.handler {
         case .unary(let handler):
-            return .unary({ [self] call in
+            let run: @Sendable (ServerCall) async throws -> [UInt8] = { [self] call in
                 let context = try await self.context(for: call, definition)
                 return try await Self.reportingStorageFaults { try await handler(call.payload, context) }
-            }, definition.startsOnEventLoop ? .startOnEventLoop : .task)
+            }
+            if let immediate = definition.immediate {
+                return .unary(run, .immediateWhenPossible({ [self] call in
+                    // A caller not cached, or refused (the refusal is audited), goes the ordinary way.
+                    guard let caller = self.resolver.cachedCaller(call), definition.access.allows(caller) else { return nil }
+                    return try immediate(call.payload, CallContext(call: call, caller: caller, logger: self.logger))
+                }))
+            }
+            return .unary(run, definition.startsOnEventLoop ? .startOnEventLoop : .task)
         case .serverStreaming(let handler):
             return .serverStreaming { [self] call, writer in
                 let context = try await self.context(for: call, definition)

@@ -7,6 +7,13 @@ public protocol CallerResolver: Sendable {
     func resolve(_ call: ServerCall) async throws -> Caller
     /// Told of every call refused by a method's access rule, so it can be audited.
     func recordDenial(_ call: ServerCall, caller: Caller, reason: String) async
+    /// The caller, when it is known without waiting (from a cache); nil
+    /// when resolving it needs the database or must fail. Never blocks.
+    func cachedCaller(_ call: ServerCall) -> Caller?
+}
+
+extension CallerResolver {
+    public func cachedCaller(_ call: ServerCall) -> Caller? { nil }
 }
 
 /// Identifies callers by peer credentials only, with no staff accounts.
@@ -16,4 +23,7 @@ public struct PeerOnlyResolver: CallerResolver {
         Caller(peer: call.peer, authMethod: call.peer == nil ? .none : .peerCredentials)
     }
     public func recordDenial(_ call: ServerCall, caller: Caller, reason: String) async {}
+    public func cachedCaller(_ call: ServerCall) -> Caller? {
+        Caller(peer: call.peer, authMethod: call.peer == nil ? .none : .peerCredentials)
+    }
 }

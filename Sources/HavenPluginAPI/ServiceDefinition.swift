@@ -28,6 +28,8 @@ public struct MethodDefinition: Sendable {
     public let handler: Handler
     /// Starts on the connection's event loop (see `startingOnEventLoop()`).
     public private(set) var startsOnEventLoop = false
+    /// Answers without a task when it can (see `answeringImmediately`).
+    public private(set) var immediate: (@Sendable ([UInt8], CallContext) throws -> [UInt8]?)?
 
     /// For cheap unary methods that do little before their first await
     /// (no large decoding, no computing): the call begins on the connection's
@@ -35,6 +37,21 @@ public struct MethodDefinition: Sendable {
     public func startingOnEventLoop() -> MethodDefinition {
         var copy = self
         copy.startsOnEventLoop = true
+        return copy
+    }
+
+    /// For methods called very often whose answer is usually at hand (Hello,
+    /// Health): when the caller's identity is cached and `answer` returns
+    /// bytes, the call is answered on the event loop with no task at all.
+    /// When `answer` returns nil, or the caller is not cached or not
+    /// allowed, the ordinary handler runs (starting on the event loop), so
+    /// what the caller sees never depends on which path answered.
+    /// `answer` must not block.
+    public func answeringImmediately<Request: SwiftProtobuf.Message>(
+        _ request: Request.Type, _ answer: @escaping @Sendable (Request, CallContext) throws -> [UInt8]?
+    ) -> MethodDefinition {
+        var copy = startingOnEventLoop()
+        copy.immediate = { bytes, context in try answer(Self.decode(Request.self, bytes, context), context) }
         return copy
     }
 

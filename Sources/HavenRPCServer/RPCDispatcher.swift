@@ -10,6 +10,12 @@ public enum HandlerExecution: Sendable {
     /// Health) this saves two thread hops per call; a handler that would
     /// hold the loop must not use it.
     case startOnEventLoop
+    /// Answered on the event loop with no task at all when `immediate`
+    /// returns an answer: for methods a monitor or every CLI start calls
+    /// (Health, Hello), whose answer is usually at hand. When it returns nil
+    /// (a cache to fill, a denial to audit), the async handler starts on the
+    /// event loop as with `startOnEventLoop`. `immediate` must not block.
+    case immediateWhenPossible(@Sendable (ServerCall) throws -> [UInt8]?)
 }
 
 /// How the server runs one method.

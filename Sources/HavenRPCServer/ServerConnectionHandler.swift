@@ -199,9 +199,9 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 "too many calls in flight on this connection (limit \(limits.maxConcurrentCallsPerConnection)); wait for answers or open another connection"))
             return
         }
-        let request: Ttrpc_Request
+        let request: RequestHeader
         do {
-            request = try Envelope.decodeRequest(frame.data)
+            request = try RequestHeader.decode(frame.data)
         } catch {
             reject(id, .invalidArgument("stream \(id): the Request frame's data is not a valid ttrpc.Request message (\(error))"))
             return
@@ -224,11 +224,23 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
         let deadline: ContinuousClock.Instant? = request.timeoutNano > 0
             ? ContinuousClock.now.advanced(by: .nanoseconds(request.timeoutNano)) : nil
         let call = ServerCall(
-            streamID: id, service: request.service, method: request.method, payload: Array(request.payload),
+            streamID: id, service: request.service, method: request.method, payload: request.payload,
             metadata: Metadata(request.metadata), peer: peer, connectionID: connectionID, deadline: deadline,
             certificateFingerprint: certificate?.fingerprint, isRemote: certificate != nil)
 
         var record = CallRecord(streaming: { if case .serverStreaming = route { true } else { false } }())
+        if case .unary(_, .immediateWhenPossible(let immediate)) = route {
+            calls[id] = record
+            do {
+                if let answer = try immediate(call) {
+                    finish(id, .response(answer))
+                    return
+                }
+            } catch {
+                finish(id, .failure(Self.status(for: error, call: call, logger: logger)))
+                return
+            }
+        }
         if request.timeoutNano > 0 {
             let timeout = request.timeoutNano
             record.deadlineTimer = context.eventLoop.assumeIsolated().scheduleTask(in: .nanoseconds(timeout)) { [self] in
@@ -256,7 +268,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 let outcome = await runUnary(handler, call, logger)
                 loop.execute { this.value.finish(id, outcome) }
             }
-        case .unary(let handler, .startOnEventLoop):
+        case .unary(let handler, .startOnEventLoop), .unary(let handler, .immediateWhenPossible):
             return Task.immediate {
                 let outcome = await runUnary(handler, call, logger)
                 // Still on the loop when the handler never suspended: answer now.

@@ -5,10 +5,6 @@ import SwiftProtobuf
 
 /// Encoding and decoding of the ttrpc envelope messages carried in frames.
 public enum Envelope {
-    public static func decodeRequest(_ data: ByteBuffer) throws -> Ttrpc_Request {
-        try Ttrpc_Request(serializedBytes: Array(data.readableBytesView))
-    }
-
     public static func decodeResponse(_ data: ByteBuffer) throws -> Ttrpc_Response {
         try Ttrpc_Response(serializedBytes: Array(data.readableBytesView))
     }

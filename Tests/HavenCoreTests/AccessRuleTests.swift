@@ -230,6 +230,9 @@ import Testing
         let hello: Haven_V1_HelloResponse = try await tool.unary("haven.v1.Daemon", "Hello", Haven_V1_HelloRequest())
         #expect(hello.caller.authMethod == "token")
         #expect(hello.caller.staffID == s.ids["teacher"]!)
+        // The second call finds the token cached and is answered without a task: the same answer.
+        let again: Haven_V1_HelloResponse = try await tool.unary("haven.v1.Daemon", "Hello", Haven_V1_HelloRequest())
+        #expect(again == hello)
         s.harness.clock.advance(by: 2 * 86_400)
         #expect(await statusOf { let _: Haven_V1_HelloResponse = try await tool.unary("haven.v1.Daemon", "Hello", Haven_V1_HelloRequest()) }?.code == .unauthenticated)
 

@@ -67,6 +67,23 @@ func ttrpcFrameBytes(_ id: UInt32, _ type: UInt8, _ flags: UInt8, _ data: [UInt8
         #expect(Array(response.payload) == [9, 8, 7])
     }
 
+    @Test func anImmediateAnswerIsSentAndAnUnreadyOneFallsBackToTheHandler() async throws {
+        let server = try await ServerHarness.make()
+        try await server.request(1, "Immediate", payload: [1])
+        let (first, immediate) = try await server.nextResponse()
+        #expect(first == 1)
+        #expect(String(decoding: immediate.payload, as: UTF8.self) == "immediate")
+        try await server.request(3, "Immediate", payload: [0])
+        let (second, fallback) = try await server.nextResponse()
+        #expect(second == 3)
+        #expect(Array(fallback.payload) == Array("async".utf8) + [0])
+        try await server.request(5, "Immediate", payload: [2])
+        let (third, refused) = try await server.nextResponse()
+        #expect(third == 5)
+        #expect(refused.status.code == StatusCode.failedPrecondition.rawValue)
+        #expect(refused.status.message == "refused at once")
+    }
+
     @Test func carriesThePeerCredentialsWithTheCall() async throws {
         let server = try await ServerHarness.make()
         try await server.request(1, "Peer")

@@ -51,6 +51,16 @@ struct TestDispatcher: RPCDispatcher {
                     try await Task.sleep(for: .milliseconds(5))
                 }
             }
+        case "Immediate":
+            // Answered without a task when the payload's first byte is 1,
+            // refused without a task when it is 2, else by the async handler.
+            return .unary({ call in Array("async".utf8) + call.payload }, .immediateWhenPossible({ call in
+                switch call.payload.first {
+                case 1: return Array("immediate".utf8)
+                case 2: throw RPCError.failedPrecondition("refused at once")
+                default: return nil
+                }
+            }))
         case "Peer":
             return .unary { call in
                 guard let peer = call.peer else { return [] }

@@ -19,9 +19,8 @@ public struct CoreCallerResolver: CallerResolver {
 
     public func resolve(_ call: ServerCall) async throws -> Caller {
         let now = StoredTime.ms(core.clock.now())
-        if let authorization = call.metadata["authorization"] {
-            let secret = authorization.hasPrefix("Bearer ") ? String(authorization.dropFirst(7)) : authorization
-            let identity = try await cached(.token(hash: TokenSecret.hash(secret)), now: now) { db, key in
+        if let tokenHash = Self.tokenHash(call) {
+            let identity = try await cached(.token(hash: tokenHash), now: now) { db, key in
                 guard case .token(let hash) = key,
                       let row = try Row.fetchOne(db.cachedStatement(sql: """
                         SELECT staff_id, expires_at FROM tokens WHERE secret_hash = ? AND revoked_at IS NULL AND expires_at > ?
@@ -55,6 +54,25 @@ public struct CoreCallerResolver: CallerResolver {
                 roles: [], accountNote: "uid \(peer.uid) is not linked to a staff account; an administrator can link it with `haven staff link`")
         }
         return Self.caller(identity, peer: peer, method: .peerCredentials)
+    }
+
+    /// The caller from the identity cache alone; nil when it must be read
+    /// (or refused: an unknown token, a node's certificate).
+    public func cachedCaller(_ call: ServerCall) -> Caller? {
+        let now = StoredTime.ms(core.clock.now())
+        if let tokenHash = Self.tokenHash(call) {
+            guard let identity = core.identities.lookup(.token(hash: tokenHash), now: now), !identity.unauthenticated else { return nil }
+            return Self.caller(identity, peer: call.peer, method: .token)
+        }
+        guard call.certificateFingerprint == nil else { return nil }
+        guard let peer = call.peer else { return Caller(peer: nil, authMethod: .none) }
+        return core.identities.lookup(.uid(peer.uid), now: now).map { Self.caller($0, peer: peer, method: .peerCredentials) }
+    }
+
+    /// The hash of the token in the call's `authorization` metadata, if any.
+    private static func tokenHash(_ call: ServerCall) -> String? {
+        guard let authorization = call.metadata["authorization"] else { return nil }
+        return TokenSecret.hash(authorization.hasPrefix("Bearer ") ? String(authorization.dropFirst(7)) : authorization)
     }
 
     /// An enrolled node, by the certificate it presented: approved, it acts
