@@ -79,7 +79,7 @@ let package = Package(
         .target(name: "HavenConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
         // SQLite through GRDB: opening, durability settings, namespaced migrations.
-        .target(name: "HavenStorage", dependencies: ["HavenLocking", grdb, logging]),
+        .target(name: "HavenStorage", dependencies: ["HavenLocking", grdb, .product(name: "GRDBSQLite", package: "GRDB.swift"), logging]),
 
         // What a plugin implements and what the host gives it.
         .target(name: "HavenPluginAPI", dependencies: [

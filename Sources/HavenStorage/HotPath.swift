@@ -1,4 +1,5 @@
 import GRDB
+import GRDBSQLite
 
 extension Database {
     /// Runs a fixed SQL statement prepared once per connection. For the hot
@@ -8,6 +9,125 @@ extension Database {
     /// lives as long as the connection).
     public func executeCached(_ sql: String, _ arguments: StatementArguments = StatementArguments()) throws {
         try cachedStatement(sql: sql).execute(arguments: arguments)
+    }
+
+    /// `executeCached` for the writes made for every concern, audit entry and
+    /// event, with each value bound straight to SQLite: building
+    /// `StatementArguments` and GRDB's binding of them cost more than the
+    /// insert itself. The statement still runs through GRDB (transaction
+    /// observers, errors). Its cache entry is its own (the SQL is marked), so
+    /// no `execute(arguments:)` elsewhere can leave other values bound to it.
+    public func executeBound(_ sql: String, _ values: any DirectlyBindable...) throws {
+        let statement = try boundStatement(sql, values)
+        if statement.arguments.isEmpty {
+            // First use: tell GRDB the parameters are bound, so `execute()`
+            // only resets (keeping the bindings made below).
+            statement.setUncheckedArguments(StatementArguments(Array(repeating: DatabaseValue.null, count: values.count)))
+            try bind(values, to: statement, sql)
+        }
+        try statement.execute()
+    }
+
+    /// The first row of a query on the hot path (the audit chain's head, the
+    /// student a concern is about), bound and read directly: no `Row`, no
+    /// lookup of columns by name. `read` gets the row by column position.
+    public func fetchFirstBound<T>(_ sql: String, _ values: any DirectlyBindable..., read: (DirectRow) throws -> T) throws -> T? {
+        let handle = try boundStatement(sql, values).sqliteStatement
+        defer { sqlite3_reset(handle) }
+        switch sqlite3_step(handle) {
+        case SQLITE_ROW: return try read(DirectRow(handle: handle))
+        case SQLITE_DONE: return nil
+        case let code: throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(sqliteConnection)), sql: sql)
+        }
+    }
+
+    /// The cached statement for `sql`, reset, with `values` bound. Its cache
+    /// entry is its own (the SQL is marked), so no `execute(arguments:)`
+    /// elsewhere can leave other values bound to it.
+    private func boundStatement(_ sql: String, _ values: [any DirectlyBindable]) throws -> Statement {
+        let statement = try cachedStatement(sql: DirectBinding.marker + sql)
+        // Resetting also clears a failed step's error, so it is not reported twice.
+        sqlite3_reset(statement.sqliteStatement)
+        try bind(values, to: statement, sql)
+        return statement
+    }
+
+    private func bind(_ values: [any DirectlyBindable], to statement: Statement, _ sql: String) throws {
+        let handle = statement.sqliteStatement
+        guard values.count == Int(sqlite3_bind_parameter_count(handle)) else {
+            throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "\(values.count) values for \(sqlite3_bind_parameter_count(handle)) parameters", sql: sql)
+        }
+        for (offset, value) in values.enumerated() {
+            let code = value.bind(to: handle, at: Int32(offset + 1))
+            guard code == SQLITE_OK else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errstr(code)), sql: sql)
+            }
+        }
+    }
+}
+
+/// A result row of `fetchFirstBound`, read by column position.
+public struct DirectRow {
+    let handle: OpaquePointer
+
+    public func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(handle, column) }
+
+    public func text(_ column: Int32) -> String {
+        guard let bytes = sqlite3_column_text(handle, column) else { return "" }
+        return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
+    }
+
+    public func optionalText(_ column: Int32) -> String? {
+        sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : text(column)
+    }
+}
+
+enum DirectBinding {
+    static let marker = "/* bound directly */ "
+    /// SQLite copies the bytes before the bind call returns.
+    static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+}
+
+/// A value `executeBound` binds without GRDB's `DatabaseValue`.
+public protocol DirectlyBindable {
+    func bind(to statement: OpaquePointer, at index: Int32) -> Int32
+}
+
+extension String: DirectlyBindable {
+    public func bind(to statement: OpaquePointer, at index: Int32) -> Int32 {
+        var text = self
+        return text.withUTF8 { bytes in
+            // An empty buffer may have no address, which SQLite would bind as NULL.
+            guard let base = bytes.baseAddress, !bytes.isEmpty else { return sqlite3_bind_text(statement, index, "", 0, DirectBinding.transient) }
+            return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                sqlite3_bind_text(statement, index, $0, Int32(bytes.count), DirectBinding.transient)
+            }
+        }
+    }
+}
+
+extension Int64: DirectlyBindable {
+    public func bind(to statement: OpaquePointer, at index: Int32) -> Int32 { sqlite3_bind_int64(statement, index, self) }
+}
+
+extension Int: DirectlyBindable {
+    public func bind(to statement: OpaquePointer, at index: Int32) -> Int32 { sqlite3_bind_int64(statement, index, Int64(self)) }
+}
+
+extension Double: DirectlyBindable {
+    public func bind(to statement: OpaquePointer, at index: Int32) -> Int32 { sqlite3_bind_double(statement, index, self) }
+}
+
+extension Bool: DirectlyBindable {
+    public func bind(to statement: OpaquePointer, at index: Int32) -> Int32 { sqlite3_bind_int64(statement, index, self ? 1 : 0) }
+}
+
+extension Optional: DirectlyBindable where Wrapped: DirectlyBindable {
+    public func bind(to statement: OpaquePointer, at index: Int32) -> Int32 {
+        switch self {
+        case .some(let value): value.bind(to: statement, at: index)
+        case .none: sqlite3_bind_null(statement, index)
+        }
     }
 }
 

@@ -149,7 +149,7 @@ import Testing
             return .with {
                 $0.seq = seq; $0.id = data.id; $0.atMs = data.at; $0.actorID = actor; $0.action = data.action; $0.outcome = data.outcome
                 $0.node = data.node; $0.prevHash = previous
-                $0.hash = AuditLog.hash(previous: previous, canonical: AuditLog.canonical(seq: seq, data))
+                $0.hash = AuditLog.hash(previous: previous, seq: seq, data)
             }
         }
         let one = entry(seq: 1, previous: AuditLog.genesis, actor: "a")

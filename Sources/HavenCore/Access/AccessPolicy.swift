@@ -142,8 +142,7 @@ public final class AccessPolicy: Sendable {
     func canReport(_ caller: Caller, student: StudentRecord, db: Database) throws -> String? {
         guard let staffID = caller.staffID else { return "only staff members can record a concern" }
         if caller.roles.subtracting([.analyst]).isEmpty { return "analysts see aggregates only and do not record concerns" }
-        let schools = try StaffStore.schools(db, staffID: staffID)
-        if schools.isEmpty || schools.contains(student.schoolID) { return nil }
+        if try StaffStore.worksAt(db, staffID: staffID, schoolID: student.schoolID) { return nil }
         let school = try StudentStore.schoolName(db, id: student.schoolID) ?? student.schoolID
         return "\(student.displayName) attends \(school), which is not one of your schools; ask an administrator to add it to your account if you work there"
     }

@@ -30,37 +30,54 @@ enum AuditLog {
     /// The text that is hashed: every column in a fixed order, each field
     /// length-prefixed so no two entries can share a canonical form.
     static func canonical(seq: Int64, _ e: AuditEntryData) -> String {
+        String(decoding: canonicalBytes(seq: seq, e), as: UTF8.self)
+    }
+
+    /// The canonical text's bytes, written into one buffer (this runs for
+    /// every audit entry, inside the writer).
+    private static func canonicalBytes(seq: Int64, _ e: AuditEntryData, after prefix: String? = nil) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(400)
+        if let prefix {
+            out.append(contentsOf: prefix.utf8)
+            out.append(UInt8(ascii: "\n"))
+        }
         let fields: [String] = [
             String(seq), e.id, String(e.at), e.actorID, e.actorName, e.actorRoles, e.action, e.studentID,
             e.recordIDs, e.fields, e.purpose, e.outcome, e.method, e.node,
         ]
-        return fields.map { "\($0.utf8.count):\($0)" }.joined(separator: "|")
+        for (index, field) in fields.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: "|")) }
+            out.append(contentsOf: String(field.utf8.count).utf8)
+            out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: field.utf8)
+        }
+        return out
     }
 
-    static func hash(previous: String, canonical: String) -> String {
-        let digest = SHA256.hash(data: Data((previous + "\n" + canonical).utf8))
-        return Hex.encode(digest)
+    /// SHA-256 of the previous hash, a newline and the entry's canonical text.
+    static func hash(previous: String, seq: Int64, _ entry: AuditEntryData) -> String {
+        Hex.encode(SHA256.hash(data: canonicalBytes(seq: seq, entry, after: previous)))
     }
 
     /// Appends in the current transaction; returns the entry's sequence number.
     @discardableResult
     static func append(_ db: Database, _ entry: AuditEntryData) throws -> Int64 {
-        let head = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_head WHERE singleton = 1"))
-        let seq: Int64 = (head?["seq"] ?? 0) + 1
-        let previous: String = head?["hash"] ?? genesis
-        let hash = hash(previous: previous, canonical: canonical(seq: seq, entry))
-        try db.executeCached("""
+        let head = try db.fetchFirstBound("SELECT seq, hash FROM audit_head WHERE singleton = 1") { ($0.int64(0), $0.text(1)) }
+        let seq = (head?.0 ?? 0) + 1
+        let previous = head?.1 ?? genesis
+        let hash = hash(previous: previous, seq: seq, entry)
+        try db.executeBound("""
             INSERT INTO audit_log (seq, id, at, actor_id, actor_name, actor_roles, action, student_id, record_ids, fields,
                                    purpose, outcome, method, node, prev_hash, hash)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, [
-                seq, entry.id, entry.at, entry.actorID, entry.actorName, entry.actorRoles, entry.action, entry.studentID,
-                entry.recordIDs, entry.fields, entry.purpose, entry.outcome, entry.method, entry.node, previous, hash,
-            ])
-        try db.executeCached("""
+            """,
+            seq, entry.id, entry.at, entry.actorID, entry.actorName, entry.actorRoles, entry.action, entry.studentID,
+            entry.recordIDs, entry.fields, entry.purpose, entry.outcome, entry.method, entry.node, previous, hash)
+        try db.executeBound("""
             INSERT INTO audit_head (singleton, seq, hash) VALUES (1, ?, ?)
             ON CONFLICT(singleton) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
-            """, [seq, hash])
+            """, seq, hash)
         return seq
     }
 
@@ -95,7 +112,7 @@ enum AuditLog {
                 id: row["id"], at: row["at"], actorID: row["actor_id"], actorName: row["actor_name"], actorRoles: row["actor_roles"],
                 action: row["action"], studentID: row["student_id"], recordIDs: row["record_ids"], fields: row["fields"],
                 purpose: row["purpose"], outcome: row["outcome"], method: row["method"], node: row["node"])
-            let computed = hash(previous: previous, canonical: canonical(seq: seq, entry))
+            let computed = hash(previous: previous, seq: seq, entry)
             let stored: String = row["hash"]
             if computed != stored {
                 return bad("entry \(seq) has been changed: its content no longer matches its hash")

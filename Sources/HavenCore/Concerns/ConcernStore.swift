@@ -23,16 +23,16 @@ enum ConcernStore {
     }
 
     static func insert(_ db: Database, _ c: NewConcern) throws {
-        try db.executeCached("""
+        try db.executeBound("""
             INSERT INTO concerns (id, incident_id, student_id, school_id, reporter_id, category, severity, narrative,
                                   observed_at, location, told_lead_in_person, created_at, origin_node)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, [c.id, c.incidentID, c.student.id, c.student.schoolID, c.reporterID, c.category, c.severity,
-                             c.narrative, c.observedAt, c.location, c.toldLead, c.createdAt, c.node])
-        try db.executeCached("""
+            """, c.id, c.incidentID, c.student.id, c.student.schoolID, c.reporterID, c.category, c.severity,
+            c.narrative, c.observedAt, c.location, c.toldLead, c.createdAt, c.node)
+        try db.executeBound("""
             INSERT INTO concern_current (concern_id, category, severity, status, disposition, updated_at)
             VALUES (?, ?, ?, 'open', '', ?)
-            """, [c.id, c.category, c.severity, c.createdAt])
+            """, c.id, c.category, c.severity, c.createdAt)
     }
 
     /// The message for a concern just inserted, built from what was written

@@ -104,7 +104,7 @@ struct ConcernsService {
         let (reporterName, concerns) = try await core.perform(context) { db -> (String, [ConcernStore.NewConcern]) in
             // The stored name, as Get and the timeline show it (a caller's
             // display name can differ: "Local administrator (uid N)").
-            let reporterName = try String.fetchOne(db.cachedStatement(sql: "SELECT display_name FROM staff WHERE id = ?"), arguments: [reporter]) ?? ""
+            let reporterName = try db.fetchFirstBound("SELECT display_name FROM staff WHERE id = ?", reporter) { $0.text(0) } ?? ""
             return (reporterName, try request.studentIds.map { studentID in
                 guard let student = try core.student(studentID, db: db) else { throw RPCError.notFound("there is no student \(studentID)") }
                 if let reason = try core.policy.canReport(context.caller, student: student, db: db) {

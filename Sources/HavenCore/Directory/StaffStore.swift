@@ -21,6 +21,14 @@ enum StaffStore {
         try String.fetchAll(db.cachedStatement(sql: "SELECT school_id FROM staff_schools WHERE staff_id = ? ORDER BY school_id"), arguments: [staffID])
     }
 
+    /// Whether the staff member works at `schoolID`; one with no schools
+    /// listed works at all of them. (Asked for every concern recorded.)
+    static func worksAt(_ db: Database, staffID: String, schoolID: String) throws -> Bool {
+        try db.fetchFirstBound("""
+            SELECT count(*) = 0 OR coalesce(max(school_id = ?), 0) FROM staff_schools WHERE staff_id = ?
+            """, schoolID, staffID) { $0.int64(0) != 0 } ?? true
+    }
+
     static func uids(_ db: Database, staffID: String) throws -> [UInt32] {
         try Int64.fetchAll(db.cachedStatement(sql: "SELECT uid FROM staff_uids WHERE staff_id = ? ORDER BY uid"), arguments: [staffID]).map { UInt32($0) }
     }

@@ -38,8 +38,16 @@ enum StudentStore {
             """), arguments: [id, id])
     }
 
+    /// The writer reads a student for every concern it saves: only the
+    /// record's columns, read by position (a lookup by name lower-cases it).
     static func student(_ db: Database, id: String) throws -> StudentRecord? {
-        try row(db, id: id).map(record)
+        try db.fetchFirstBound("""
+            SELECT id, source_id, given_name, family_name, preferred_name, grade, school_id, active
+            FROM students WHERE id = ? OR source_id = ? LIMIT 1
+            """, id, id) { row in
+            StudentRecord(id: row.text(0), sourceID: row.optionalText(1), givenName: row.text(2), familyName: row.text(3),
+                          preferredName: row.optionalText(4), grade: row.text(5), schoolID: row.text(6), active: row.int64(7) != 0)
+        }
     }
 
     /// Name search with FTS5: every word must prefix-match a name.

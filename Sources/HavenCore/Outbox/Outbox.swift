@@ -76,10 +76,10 @@ public final class OutboxSignal: Sendable {
 enum Outbox {
     static func publish(_ db: Database, _ event: NewEvent, node: String, at: Date, signal: OutboxSignal) throws -> Int64 {
         let attributes = JSONWriter.write(.object(event.attributes.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }), pretty: false)
-        try db.executeCached("""
+        try db.executeBound("""
             INSERT INTO outbox (id, type, occurred_at, student_id, school_id, subject_id, origin_node, attributes)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, [RecordID.make(at: at), event.type, StoredTime.ms(at), event.studentID, event.schoolID, event.subjectID, node, attributes])
+            """, RecordID.make(at: at), event.type, StoredTime.ms(at), event.studentID, event.schoolID, event.subjectID, node, attributes)
         let seq = db.lastInsertedRowID
         signal.notifyAfterCommit(db)
         return seq

@@ -167,7 +167,7 @@ struct SyncServer {
                 id: entry.id, at: entry.atMs, actorID: entry.actorID, actorName: entry.actorName, actorRoles: entry.actorRoles,
                 action: entry.action, studentID: entry.studentID, recordIDs: entry.recordIds, fields: entry.fields,
                 purpose: entry.purpose, outcome: entry.outcome, method: entry.method, node: entry.node)
-            guard AuditLog.hash(previous: entry.prevHash, canonical: AuditLog.canonical(seq: entry.seq, data)) == entry.hash else {
+            guard AuditLog.hash(previous: entry.prevHash, seq: entry.seq, data) == entry.hash else {
                 throw ChainBroken(message: "audit entry \(entry.seq) does not match its own hash: it was changed after it was written")
             }
             if entry.seq <= seq {

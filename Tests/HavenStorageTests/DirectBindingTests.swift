@@ -1,0 +1,58 @@
+import GRDB
+import HavenStorage
+import Testing
+
+/// `executeBound` and `fetchFirstBound`: values reach SQLite as written, a
+/// failed write leaves the next one unaffected, and GRDB's own use of the
+/// same SQL never mixes its values with theirs.
+@Suite struct DirectBindingTests {
+    func database() throws -> DatabaseQueue {
+        let queue = try DatabaseQueue()
+        try queue.write { db in try db.execute(sql: "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT, note TEXT, score REAL)") }
+        return queue
+    }
+
+    @Test func valuesArriveAsBound() throws {
+        let queue = try database()
+        try queue.write { db in
+            try db.executeBound("INSERT INTO t (id, name, note, score) VALUES (?, ?, ?, ?)", Int64(1), "", String?.none, 2.5)
+            try db.executeBound("INSERT INTO t (id, name, note, score) VALUES (?, ?, ?, ?)", 2, "Élodie ✓", "a\u{0}b", 0.0)
+        }
+        try queue.read { db in
+            #expect(try String.fetchOne(db, sql: "SELECT name FROM t WHERE id = 1") == "")  // empty, not NULL
+            #expect(try Bool.fetchOne(db, sql: "SELECT note IS NULL FROM t WHERE id = 1") == true)
+            #expect(try Double.fetchOne(db, sql: "SELECT score FROM t WHERE id = 1") == 2.5)
+            #expect(try String.fetchOne(db, sql: "SELECT name FROM t WHERE id = 2") == "Élodie ✓")
+            let read = try db.fetchFirstBound("SELECT name, note, id FROM t WHERE id = ?", 2) { ($0.text(0), $0.optionalText(1), $0.int64(2)) }
+            #expect(read?.0 == "Élodie ✓")
+            #expect(read?.1 == "a\u{0}b")
+            #expect(read?.2 == 2)
+            #expect(try db.fetchFirstBound("SELECT note FROM t WHERE id = ?", 1) { $0.optionalText(0) } == .some(nil))
+            #expect(try db.fetchFirstBound("SELECT name FROM t WHERE id = ?", 99) { $0.text(0) } == nil)
+        }
+    }
+
+    @Test func aFailedWriteDoesNotAffectTheNext() throws {
+        let queue = try database()
+        try queue.write { db in
+            let insert = "INSERT INTO t (id, name) VALUES (?, ?)"
+            try db.executeBound(insert, 1, "first")
+            #expect(throws: DatabaseError.self) { try db.executeBound(insert, 1, "duplicate") }
+            try db.executeBound(insert, 2, "second")
+            #expect(throws: DatabaseError.self) { try db.executeBound(insert, 3) }  // too few values
+            #expect(try String.fetchAll(db, sql: "SELECT name FROM t ORDER BY id") == ["first", "second"])
+        }
+    }
+
+    @Test func grdbsUseOfTheSameSQLKeepsItsOwnValues() throws {
+        let queue = try database()
+        try queue.write { db in
+            let insert = "INSERT INTO t (id, name) VALUES (?, ?)"
+            try db.executeBound(insert, 1, "bound")
+            try db.executeCached(insert, [2, "grdb"])
+            try db.executeBound(insert, 3, "bound again")
+            try db.executeCached(insert, [4, "grdb again"])
+            #expect(try String.fetchAll(db, sql: "SELECT name FROM t ORDER BY id") == ["bound", "grdb", "bound again", "grdb again"])
+        }
+    }
+}
