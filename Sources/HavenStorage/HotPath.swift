@@ -32,12 +32,16 @@ extension Database {
     /// student a concern is about), bound and read directly: no `Row`, no
     /// lookup of columns by name. `read` gets the row by column position.
     public func fetchFirstBound<T>(_ sql: String, _ values: any DirectlyBindable..., read: (DirectRow) throws -> T) throws -> T? {
-        let handle = try boundStatement(sql, values).sqliteStatement
-        defer { sqlite3_reset(handle) }
-        switch sqlite3_step(handle) {
-        case SQLITE_ROW: return try read(DirectRow(handle: handle))
-        case SQLITE_DONE: return nil
-        case let code: throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(sqliteConnection)), sql: sql)
+        let statement = try boundStatement(sql, values)
+        // The statement, not only its handle, must outlive the step and reset.
+        return try withExtendedLifetime(statement) {
+            let handle = statement.sqliteStatement
+            defer { sqlite3_reset(handle) }
+            switch sqlite3_step(handle) {
+            case SQLITE_ROW: return try read(DirectRow(handle: handle))
+            case SQLITE_DONE: return nil
+            case let code: throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(sqliteConnection)), sql: sql)
+            }
         }
     }
 
@@ -94,15 +98,10 @@ public protocol DirectlyBindable {
 }
 
 extension String: DirectlyBindable {
+    /// As a C string, the way GRDB binds text: what is stored is the same
+    /// whichever way a value was written (text up to any NUL character).
     public func bind(to statement: OpaquePointer, at index: Int32) -> Int32 {
-        var text = self
-        return text.withUTF8 { bytes in
-            // An empty buffer may have no address, which SQLite would bind as NULL.
-            guard let base = bytes.baseAddress, !bytes.isEmpty else { return sqlite3_bind_text(statement, index, "", 0, DirectBinding.transient) }
-            return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
-                sqlite3_bind_text(statement, index, $0, Int32(bytes.count), DirectBinding.transient)
-            }
-        }
+        withCString { sqlite3_bind_text(statement, index, $0, -1, DirectBinding.transient) }
     }
 }
 

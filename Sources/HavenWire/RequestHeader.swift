@@ -54,7 +54,7 @@ private struct CanonicalReader {
     mutating func request() -> RequestHeader? {
         var header = RequestHeader()
         while offset < bytes.count {
-            guard let tag = varint() else { return nil }
+            guard let tag = tag() else { return nil }
             switch tag {
             case 1 << 3 | 2: guard let value = string() else { return nil }; header.service = value
             case 2 << 3 | 2: guard let value = string() else { return nil }; header.method = value
@@ -74,7 +74,7 @@ private struct CanonicalReader {
     private mutating func keyValue() -> (key: String, value: String)? {
         var key = "", value = ""
         while offset < bytes.count {
-            guard let tag = varint() else { return nil }
+            guard let tag = tag() else { return nil }
             switch tag {
             case 1 << 3 | 2: guard let text = string() else { return nil }; key = text
             case 2 << 3 | 2: guard let text = string() else { return nil }; value = text
@@ -82,6 +82,15 @@ private struct CanonicalReader {
             }
         }
         return (key, value)
+    }
+
+    /// A field's tag. Every tag of a `Request` and its `KeyValue` fits in
+    /// one byte; a longer (padded) tag goes to SwiftProtobuf, whose tag
+    /// rules differ from its varint rules (at most five bytes).
+    private mutating func tag() -> UInt64? {
+        guard offset < bytes.count, bytes[offset] < 0x80 else { return nil }
+        offset += 1
+        return UInt64(bytes[offset - 1])
     }
 
     /// A varint of at most ten bytes whose value fits in 64 bits.

@@ -17,15 +17,18 @@ import Testing
         try queue.write { db in
             try db.executeBound("INSERT INTO t (id, name, note, score) VALUES (?, ?, ?, ?)", Int64(1), "", String?.none, 2.5)
             try db.executeBound("INSERT INTO t (id, name, note, score) VALUES (?, ?, ?, ?)", 2, "Élodie ✓", "a\u{0}b", 0.0)
+            try db.executeCached("INSERT INTO t (id, name, note, score) VALUES (?, ?, ?, ?)", [3, "", "a\u{0}b", 0.0])
         }
         try queue.read { db in
             #expect(try String.fetchOne(db, sql: "SELECT name FROM t WHERE id = 1") == "")  // empty, not NULL
             #expect(try Bool.fetchOne(db, sql: "SELECT note IS NULL FROM t WHERE id = 1") == true)
             #expect(try Double.fetchOne(db, sql: "SELECT score FROM t WHERE id = 1") == 2.5)
             #expect(try String.fetchOne(db, sql: "SELECT name FROM t WHERE id = 2") == "Élodie ✓")
+            // Text with a NUL is stored as GRDB stores it.
+            #expect(try Int.fetchOne(db, sql: "SELECT count(DISTINCT note) FROM t WHERE id IN (2, 3)") == 1)
             let read = try db.fetchFirstBound("SELECT name, note, id FROM t WHERE id = ?", 2) { ($0.text(0), $0.optionalText(1), $0.int64(2)) }
             #expect(read?.0 == "Élodie ✓")
-            #expect(read?.1 == "a\u{0}b")
+            #expect(read?.1 == "a")  // up to the NUL, as GRDB binds text
             #expect(read?.2 == 2)
             #expect(try db.fetchFirstBound("SELECT note FROM t WHERE id = ?", 1) { $0.optionalText(0) } == .some(nil))
             #expect(try db.fetchFirstBound("SELECT name FROM t WHERE id = ?", 99) { $0.text(0) } == nil)

@@ -50,6 +50,7 @@ import Testing
             [0x2A, 0x00],                               // an empty metadata entry
             [0x2A, 0x02, 0x18, 0x01],                   // a metadata entry with an unknown field
             [0x0B, 0x0C],                               // an empty group (field 1, wrong wire type)
+            [0x8A, 0x00, 0x01, 0x78],                   // a padded two-byte tag for field 1
         ]
         for bytes in cases {
             #expect(decoded(bytes) == reference(bytes), "bytes \(bytes)")
@@ -64,6 +65,8 @@ import Testing
             [0x20, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01],  // an 11-byte varint
             [0x2A, 0x03, 0x0A, 0x05, 0x61],             // a metadata entry whose key overruns it
             [0x00],                                     // field number 0
+            [0x8A, 0x80, 0x80, 0x80, 0x80, 0x00, 0x01, 0x78],  // a tag padded past five bytes
+            [0x2A, 0x07, 0x8A, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00],  // the same inside a metadata entry
         ]
         for bytes in cases {
             #expect(reference(bytes) == nil, "SwiftProtobuf should refuse \(bytes)")
