@@ -19,11 +19,12 @@ extension CallerResolver {
 /// Identifies callers by peer credentials only, with no staff accounts.
 public struct PeerOnlyResolver: CallerResolver {
     public init() {}
-    public func resolve(_ call: ServerCall) async throws -> Caller {
-        Caller(peer: call.peer, authMethod: call.peer == nil ? .none : .peerCredentials)
-    }
+    public func resolve(_ call: ServerCall) async throws -> Caller { caller(call) }
     public func recordDenial(_ call: ServerCall, caller: Caller, reason: String) async {}
-    public func cachedCaller(_ call: ServerCall) -> Caller? {
+    /// Nothing to look up: every caller is known at once.
+    public func cachedCaller(_ call: ServerCall) -> Caller? { caller(call) }
+
+    private func caller(_ call: ServerCall) -> Caller {
         Caller(peer: call.peer, authMethod: call.peer == nil ? .none : .peerCredentials)
     }
 }

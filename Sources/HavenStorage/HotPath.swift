@@ -18,13 +18,13 @@ extension Database {
     /// observers, errors). Its cache entry is its own (the SQL is marked), so
     /// no `execute(arguments:)` elsewhere can leave other values bound to it.
     public func executeBound(_ sql: String, _ values: any DirectlyBindable...) throws {
-        let statement = try boundStatement(sql, values)
+        let statement = try cachedStatement(sql: DirectBinding.marker + sql)
         if statement.arguments.isEmpty {
             // First use: tell GRDB the parameters are bound, so `execute()`
             // only resets (keeping the bindings made below).
             statement.setUncheckedArguments(StatementArguments(Array(repeating: DatabaseValue.null, count: values.count)))
-            try bind(values, to: statement, sql)
         }
+        try bind(values, to: statement, sql)
         try statement.execute()
     }
 
@@ -32,7 +32,8 @@ extension Database {
     /// student a concern is about), bound and read directly: no `Row`, no
     /// lookup of columns by name. `read` gets the row by column position.
     public func fetchFirstBound<T>(_ sql: String, _ values: any DirectlyBindable..., read: (DirectRow) throws -> T) throws -> T? {
-        let statement = try boundStatement(sql, values)
+        let statement = try cachedStatement(sql: DirectBinding.marker + sql)
+        try bind(values, to: statement, sql)
         // The statement, not only its handle, must outlive the step and reset.
         return try withExtendedLifetime(statement) {
             let handle = statement.sqliteStatement
@@ -45,19 +46,13 @@ extension Database {
         }
     }
 
-    /// The cached statement for `sql`, reset, with `values` bound. Its cache
-    /// entry is its own (the SQL is marked), so no `execute(arguments:)`
-    /// elsewhere can leave other values bound to it.
-    private func boundStatement(_ sql: String, _ values: [any DirectlyBindable]) throws -> Statement {
-        let statement = try cachedStatement(sql: DirectBinding.marker + sql)
-        // Resetting also clears a failed step's error, so it is not reported twice.
-        sqlite3_reset(statement.sqliteStatement)
-        try bind(values, to: statement, sql)
-        return statement
-    }
-
+    /// Resets `statement` and binds `values` to it. Its SQL is marked
+    /// (`DirectBinding.marker`), so its cache entry is its own and no
+    /// `execute(arguments:)` elsewhere can leave other values bound to it.
     private func bind(_ values: [any DirectlyBindable], to statement: Statement, _ sql: String) throws {
         let handle = statement.sqliteStatement
+        // Resetting also clears a failed step's error, so it is not reported twice.
+        sqlite3_reset(handle)
         guard values.count == Int(sqlite3_bind_parameter_count(handle)) else {
             throw DatabaseError(resultCode: .SQLITE_MISUSE, message: "\(values.count) values for \(sqlite3_bind_parameter_count(handle)) parameters", sql: sql)
         }
