@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import HavenLocking
 
@@ -5,14 +8,27 @@ import HavenLocking
 /// on different nodes never collide, and ids sort by creation time, which
 /// keeps indexes compact and sync simple.
 public enum RecordID {
-    private static let last = Locked<(ms: UInt64, counter: UInt16)>((0, 0))
+    private struct State {
+        var ms: UInt64 = 0
+        var counter: UInt16 = 0
+        /// Random words drawn from the kernel 64 at a time: one `getrandom`
+        /// per id was a visible share of every write (four ids per concern).
+        var pool: [UInt64] = []
+
+        mutating func nextRandom() -> UInt64 {
+            if pool.isEmpty { pool = RecordID.drawRandomWords(64) }
+            return pool.removeLast()
+        }
+    }
+
+    private static let state = Locked(State())
     private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// A new UUIDv7 in lower-case text form.
     public static func make(at date: Date = Date()) -> String {
         var ms = UInt64(max(0, date.timeIntervalSince1970 * 1000))
         // Monotonic within this process: a counter in rand_a breaks ties.
-        let counter: UInt16 = last.withLock { state in
+        let (counter, tail): (UInt16, UInt64) = state.withLock { state in
             if ms <= state.ms {
                 ms = state.ms
                 state.counter &+= 1
@@ -22,17 +38,15 @@ public enum RecordID {
                     state.counter = 0
                 }
             } else {
-                state = (ms, UInt16.random(in: 0...0x01FF))
+                state.ms = ms
+                state.counter = UInt16(truncatingIfNeeded: state.nextRandom()) & 0x01FF
             }
-            return state.counter
+            return (state.counter, state.nextRandom())
         }
         var bytes = [UInt8](repeating: 0, count: 16)
         for i in 0..<6 { bytes[i] = UInt8((ms >> (8 * UInt64(5 - i))) & 0xFF) }
         bytes[6] = 0x70 | UInt8(counter >> 8 & 0x0F)
         bytes[7] = UInt8(counter & 0xFF)
-        // One 64-bit draw (one getrandom call) for the eight random bytes.
-        var random = SystemRandomNumberGenerator()
-        let tail: UInt64 = random.next()
         for i in 8..<16 { bytes[i] = UInt8((tail >> (8 * UInt64(i - 8))) & 0xFF) }
         bytes[8] = (bytes[8] & 0x3F) | 0x80
         // Hand-rolled hex: this runs for every record an import writes.
@@ -45,6 +59,19 @@ public enum RecordID {
             text.append(digits[Int(byte & 0x0F)])
         }
         return String(decoding: text, as: UTF8.self)
+    }
+
+    /// `count` words from the system's secure generator in one draw.
+    private static func drawRandomWords(_ count: Int) -> [UInt64] {
+        var words = [UInt64](repeating: 0, count: count)
+        #if canImport(Glibc)
+        // glibc's arc4random_buf: the kernel's generator, one call per draw.
+        words.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
+        #else
+        var generator = SystemRandomNumberGenerator()
+        for i in words.indices { words[i] = generator.next() }
+        #endif
+        return words
     }
 
     /// Whether `text` looks like a Haven record id.

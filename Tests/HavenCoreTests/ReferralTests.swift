@@ -311,6 +311,26 @@ import Testing
         #expect(rules.rules.first { $0.match(imminent).matched }?.priority == .emergency)
         let low = event("concern.created", ["category": "attendance", "severity": "low"]).event
         #expect(rules.rules.allSatisfy { !$0.match(low).matched })
+        // Routing matches without explaining; the outcome is the same, and
+        // only an explanation carries reasons.
+        let flagsAll = try RoutingRulesLoader.parse(text: """
+            [[rule]]
+            name = "both-flags"
+            events = ["screening.completed"]
+            flags_all = ["suicide_risk", "positive_screen"]
+            to = ["role:counselor"]
+            priority = "urgent"
+            acknowledge_within = "1h"
+            """, name: "test").rules
+        for probe in [acute, item9, weapon, imminent, low] {
+            for rule in rules.rules + flagsAll {
+                let explained = rule.match(probe)
+                let routed = rule.match(probe, explaining: false)
+                #expect(routed.matched == explained.matched, "\(rule.name) on \(probe.type)")
+                #expect(routed.reasons.isEmpty)
+                #expect(!explained.reasons.isEmpty)
+            }
+        }
     }
 
     @Test func explainAndReloadThroughTheService() async throws {

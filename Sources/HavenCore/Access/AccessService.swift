@@ -102,7 +102,7 @@ struct AccessService {
                 throw RPCError.failedPrecondition("\(grantee.displayName) is an analyst; analysts see aggregate reports only, so a grant would open nothing")
             }
             let lawEnforcement = grantee.roles.contains(.sro)
-            let leReason = request.lawEnforcementReason.trimmingCharacters(in: .whitespacesAndNewlines)
+            let leReason = request.lawEnforcementReason.trimmed
             if lawEnforcement, leReason.isEmpty {
                 throw RPCError.invalidArgument(
                     "law_enforcement_reason: \(grantee.displayName) is a school resource officer; sharing a case with law enforcement is a disclosure that needs a recorded reason")

@@ -113,7 +113,7 @@ struct ConcernsService {
                 let concern = ConcernStore.NewConcern(
                     id: RecordID.make(at: now), incidentID: incident, student: student, reporterID: reporter, category: request.category,
                     severity: request.severity, narrative: narrative, observedAt: StoredTime.ms(observed),
-                    location: request.location.trimmingCharacters(in: .whitespacesAndNewlines), toldLead: told,
+                    location: request.location.trimmed, toldLead: told,
                     createdAt: StoredTime.ms(now), node: core.nodeID)
                 try ConcernStore.insert(db, concern)
                 try core.publish(NewEvent(

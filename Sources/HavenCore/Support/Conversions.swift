@@ -19,7 +19,17 @@ func short(_ id: String) -> String {
 extension String {
     /// nil for an empty (or all-blank) string.
     var nonEmpty: String? {
-        let trimmed = trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = self.trimmed
         return trimmed.isEmpty ? nil : trimmed
+    }
+
+    /// Without leading and trailing whitespace and newlines. A string that
+    /// starts and ends with a visible ASCII character is returned as it is
+    /// without asking Foundation, whose trimming was a visible share of every
+    /// request with text in it.
+    var trimmed: String {
+        guard let first = utf8.first, let last = utf8.last else { return self }
+        if (0x21...0x7E).contains(first), (0x21...0x7E).contains(last) { return self }
+        return trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

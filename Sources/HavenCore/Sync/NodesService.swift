@@ -52,7 +52,7 @@ struct NodesService {
         }
         guard request.nodeID.hasPrefix("node-"), request.nodeID.count <= 64 else { throw RPCError.invalidArgument("node_id: not a node id") }
         guard request.nodeID != core.nodeID else { throw RPCError.invalidArgument("node_id: that is this server's own id") }
-        let name = request.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = request.name.trimmed
         guard !name.isEmpty, name.count <= 200 else { throw RPCError.invalidArgument("name: say which device this is (at most 200 characters)") }
         let owner = context.caller.staffID!
         let now = StoredTime.ms(core.clock.now())

@@ -55,7 +55,7 @@ final class ReferralEngine: Sendable {
     /// The rules that match, in order, stopping after a rule with `stop`.
     func matching(_ event: DomainEvent) -> [RoutingRule] {
         var matched: [RoutingRule] = []
-        for rule in currentRules.rules where rule.match(event).matched {
+        for rule in currentRules.rules where rule.match(event, explaining: false).matched {
             matched.append(rule)
             if rule.stop { break }
         }

@@ -62,31 +62,41 @@ struct RoutingRule: Sendable, Equatable {
     /// When this rule matches, later rules are not tried (like a mail filter's "stop").
     var stop = false
 
-    /// Whether the event matches, with the reason for each criterion.
-    func match(_ event: DomainEvent) -> (matched: Bool, reasons: [String]) {
+    /// Whether the event matches, with the reason for each criterion when
+    /// `explaining` (for `haven routing explain`). Routing itself does not
+    /// explain: it runs for every event, and the reasons' sorted, joined
+    /// sets were most of its cost.
+    func match(_ event: DomainEvent, explaining: Bool = true) -> (matched: Bool, reasons: [String]) {
         var reasons: [String] = []
         func check(_ name: String, _ allowed: Set<String>, _ value: String?) -> Bool {
             guard !allowed.isEmpty else { return true }
             let ok = value.map(allowed.contains) ?? false
-            reasons.append("\(name) \(value.map { "\"\($0)\"" } ?? "(none)") \(ok ? "is" : "is not") one of \(allowed.sorted().joined(separator: ", "))")
+            if explaining {
+                reasons.append("\(name) \(value.map { "\"\($0)\"" } ?? "(none)") \(ok ? "is" : "is not") one of \(allowed.sorted().joined(separator: ", "))")
+            }
             return ok
         }
         guard check("event", events, event.type) else { return (false, reasons) }
-        let flags = Set((event.attributes["flags"] ?? "").split(separator: ",").map(String.init))
         var ok = check("category", categories, event.attributes["category"])
             && check("severity", severities, event.attributes["severity"])
             && check("instrument", instruments, event.attributes["instrument"])
             && check("band", bands, event.attributes["band"])
             && check("school", schools, event.schoolID)
             && check("grade", grades, event.attributes["grade"])
-        if ok, !flagsAny.isEmpty {
+        guard ok, !flagsAny.isEmpty || !flagsAll.isEmpty else { return (ok, reasons) }
+        let flags = Set((event.attributes["flags"] ?? "").split(separator: ",").map(String.init))
+        if !flagsAny.isEmpty {
             let hit = flags.intersection(flagsAny)
             ok = !hit.isEmpty
-            reasons.append(ok ? "flags include \(hit.sorted().joined(separator: ", "))" : "flags (\(flags.sorted().joined(separator: ", "))) include none of \(flagsAny.sorted().joined(separator: ", "))")
+            if explaining {
+                reasons.append(ok ? "flags include \(hit.sorted().joined(separator: ", "))" : "flags (\(flags.sorted().joined(separator: ", "))) include none of \(flagsAny.sorted().joined(separator: ", "))")
+            }
         }
         if ok, !flagsAll.isEmpty {
             ok = flagsAll.isSubset(of: flags)
-            reasons.append(ok ? "flags include all of \(flagsAll.sorted().joined(separator: ", "))" : "flags lack \(flagsAll.subtracting(flags).sorted().joined(separator: ", "))")
+            if explaining {
+                reasons.append(ok ? "flags include all of \(flagsAll.sorted().joined(separator: ", "))" : "flags lack \(flagsAll.subtracting(flags).sorted().joined(separator: ", "))")
+            }
         }
         return (ok, reasons)
     }
