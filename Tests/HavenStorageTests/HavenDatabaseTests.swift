@@ -156,6 +156,45 @@ import Testing
         try reopened.close()
     }
 
+    /// Under writes that never pause, the background checkpoint never
+    /// catches up, and SQLite starts the WAL again only when it has: without
+    /// the writer's own checkpoint the WAL grew by every byte written.
+    @Test func theWALStaysBoundedUnderSustainedWrites() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        // About 30 pages a write (the row and its unique index hold the text),
+        // some 480 MiB of WAL frames in all, written by 64 writers at once.
+        let blob = String(repeating: "x", count: 60_000)
+        let writes = 4_000
+        var largestWAL = 0
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            var next = 0
+            func add() {
+                let i = next
+                next += 1
+                group.addTask {
+                    try await db.writer.write { db in
+                        try db.execute(sql: "INSERT INTO things (name) VALUES (?)", arguments: ["\(i) \(blob)"])
+                    }
+                }
+            }
+            for _ in 0..<64 { add() }
+            while try await group.next() != nil {
+                largestWAL = max(largestWAL, Self.walSize(dir))
+                if next < writes { add() }
+            }
+        }
+        // The threshold, plus two batches past it; a frame is a page and its 24-byte header.
+        let limit = (DurableWriter.walRestartFrames + 2 * 64 * 32) * 4_120
+        #expect(largestWAL < limit, "the WAL reached \(largestWAL / 1_048_576) MiB")
+        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == writes)
+        try db.close()
+    }
+
+    static func walSize(_ dir: TemporaryDirectory) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: dir.file("h.sqlite-wal")))?[.size] as? Int) ?? 0
+    }
+
     @Test func aFailingWriteRollsBackAloneAndOthersInItsBatchCommit() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
