@@ -83,7 +83,7 @@ let package = Package(
 
         // What a plugin implements and what the host gives it.
         .target(name: "HavenPluginAPI", dependencies: [
-            "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", protobuf, logging, grdb,
+            "HavenRPCServer", "HavenStorage", "HavenConfig", "HavenProto", "HavenJSON", protobuf, logging, grdb,
         ]),
 
         // The domain: roster, staff and access, concerns, timeline, the

@@ -100,11 +100,14 @@ public struct MethodDefinition: Sendable {
     }
 
     private static func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ bytes: [UInt8], _ context: CallContext) throws -> M {
+        let message: M
         do {
-            return try M(serializedBytes: bytes)
+            message = try M(serializedBytes: bytes)
         } catch {
             throw RPCError.invalidArgument("\(context.call.fullMethod): the request is not a valid \(M.protoMessageName) message (\(error))")
         }
+        try TextWithoutNUL.check(message, encoded: bytes, method: context.call.fullMethod)
+        return message
     }
 }
 

@@ -27,6 +27,10 @@ import Testing
             (.with { $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "imminent"; $0.narrative = "x" }, "told_lead_in_person"),
             (.with { $0.studentIds = ["nobody"]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "x" }, "nobody"),
             (.with { $0.studentIds = [student, "nobody"]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "x" }, "nobody"),
+            // A NUL would be stored cut short (SQLite binds text as a C string): refused, naming the field.
+            (.with { $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "Pushed\u{0}in line" }, "narrative: text may not contain a NUL"),
+            (.with { $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "x"; $0.location = "Room 4\u{0}" }, "location: text may not contain a NUL"),
+            (.with { $0.studentIds = [student, "stu\u{0}"]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "x" }, "student_ids[1]: text may not contain a NUL"),
         ]
         for (request, mentions) in cases {
             let status = await statusOf { let _: Haven_V1_CreateConcernResponse = try await teacher.unary("haven.v1.Concerns", "Create", request) }

@@ -72,6 +72,15 @@ import Testing
         #expect(r.problems.first?.file == "orgs.csv")
         #expect(r.problems.first?.line == 3)
 
+        // A zero byte (a spreadsheet's own format, not CSV) is refused at its line.
+        roster = SyntheticRoster.make(schools: 1, studentsPerSchool: 2)
+        roster.orgs = roster.orgs.replacingOccurrences(of: "School Number 1", with: "School\u{0}Number 1")
+        r = try await h.importRoster(roster.files)
+        #expect(!r.applied)
+        #expect(r.problems.first?.file == "orgs.csv")
+        #expect(r.problems.first?.line == 3)
+        #expect(r.problems.first?.message.contains("NUL") == true)
+
         roster = SyntheticRoster.make(schools: 1, studentsPerSchool: 2)
         roster.users = roster.users.replacingOccurrences(of: "givenName,", with: "firstName,")
         r = try await h.importRoster(roster.files)

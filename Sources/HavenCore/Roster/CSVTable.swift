@@ -44,6 +44,11 @@ struct CSVTable {
         let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ","), cr = UInt8(ascii: "\r"), lf = UInt8(ascii: "\n")
         while index < bytes.count {
             let byte = bytes[index]
+            // SQLite would store text cut at a NUL; no CSV a person exports has one.
+            if byte == 0 {
+                problems.append(ImportProblem(file: file, line: line, column: "", message: "a NUL character (a zero byte): is this a spreadsheet's own file format rather than CSV? Export it as CSV (UTF-8)"))
+                return nil
+            }
             if inQuotes {
                 if byte == quote {
                     if index + 1 < bytes.count, bytes[index + 1] == quote {
