@@ -17,6 +17,7 @@ public final class RPCServer: Sendable {
         var connections: [UInt64: Channel] = [:]
         var remote: Set<UInt64> = []
         var nextConnectionID: UInt64 = 1
+        var refusals = RefusalLog()
     }
 
     private let dispatcher: any RPCDispatcher
@@ -88,7 +89,13 @@ public final class RPCServer: Sendable {
         guard let id = register(channel, remote: certificate != nil) else {
             let (limit, setting) = certificate != nil
                 ? (limits.maxRemoteConnections, "[remote] max_connections") : (limits.maxConnections, "[limits] max_connections")
-            logger.warning("refusing a connection: at the limit", metadata: ["limit": "\(limit)", "setting": "\(setting)"])
+            let (log, count) = state.withLock { $0.refusals.refused(at: .now) }
+            if log {
+                // At most one line per interval while refusals go on (RefusalLog).
+                logger.warning("refusing connections: at the limit", metadata: [
+                    "limit": "\(limit)", "setting": "\(setting)", "refused_since_last_line": "\(count)",
+                ])
+            }
             try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(
                 message: "havend is holding its maximum of \(limit) connections (\(setting)); try again shortly",
                 timeout: limits.partialFrameTimeout.timeAmount))
