@@ -17,7 +17,9 @@ public final class RPCServer: Sendable {
         var connections: [UInt64: Channel] = [:]
         var remote: Set<UInt64> = []
         var nextConnectionID: UInt64 = 1
-        var refusals = RefusalLog()
+        /// Local and remote refusals are counted apart: their limits differ.
+        var localRefusals = RefusalLog()
+        var remoteRefusals = RefusalLog()
     }
 
     private let dispatcher: any RPCDispatcher
@@ -89,12 +91,15 @@ public final class RPCServer: Sendable {
         guard let id = register(channel, remote: certificate != nil) else {
             let (limit, setting) = certificate != nil
                 ? (limits.maxRemoteConnections, "[remote] max_connections") : (limits.maxConnections, "[limits] max_connections")
-            let (log, count) = state.withLock { $0.refusals.refused(at: .now) }
+            let now = ContinuousClock.now
+            let (log, count, since) = state.withLock {
+                certificate != nil ? $0.remoteRefusals.refused(at: now) : $0.localRefusals.refused(at: now)
+            }
             if log {
                 // At most one line per interval while refusals go on (RefusalLog).
-                logger.warning("refusing connections: at the limit", metadata: [
-                    "limit": "\(limit)", "setting": "\(setting)", "refused_since_last_line": "\(count)",
-                ])
+                var metadata: Logger.Metadata = ["limit": "\(limit)", "setting": "\(setting)", "refused_since_last_line": "\(count)"]
+                if let since { metadata["last_line_seconds_ago"] = "\(since.components.seconds)" }
+                logger.warning("refusing connections: at the limit", metadata: metadata)
             }
             try channel.pipeline.syncOperations.addHandler(ConnectionRefuser(
                 message: "havend is holding its maximum of \(limit) connections (\(setting)); try again shortly",

@@ -12,13 +12,16 @@ struct RefusalLog {
         self.interval = interval
     }
 
-    /// Records one refusal at `now`; returns whether to log a line, and
-    /// how many refusals that line covers (this one included).
-    mutating func refused(at now: ContinuousClock.Instant) -> (log: Bool, count: Int) {
+    /// Records one refusal at `now`; returns whether to log a line, how many
+    /// refusals that line covers (this one included), and how long ago the
+    /// last line was (nil for the first), since the count may span a quiet
+    /// spell: refusals at the end of a burst are counted in the next line.
+    mutating func refused(at now: ContinuousClock.Instant) -> (log: Bool, count: Int, sinceLastLine: Duration?) {
         unlogged += 1
-        if let lastLogged, now - lastLogged < interval { return (false, 0) }
+        if let lastLogged, now - lastLogged < interval { return (false, 0, nil) }
+        let since = lastLogged.map { now - $0 }
         lastLogged = now
         defer { unlogged = 0 }
-        return (true, unlogged)
+        return (true, unlogged, since)
     }
 }

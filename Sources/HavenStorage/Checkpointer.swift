@@ -4,11 +4,14 @@ import Logging
 import Synchronization
 
 /// Copies the WAL back into the database file from its own connection every
-/// half second, so no commit ever pays for it. SQLite's automatic checkpoint runs inside
+/// half second, so no commit pays for it. SQLite's automatic checkpoint runs inside
 /// whichever commit crosses the threshold — a stall of milliseconds for an
 /// unlucky caller; a checkpoint needs only the checkpoint lock, so here it
 /// runs beside the writer and the readers. The writer's automatic
-/// checkpoint is turned off (see HavenDatabase.open).
+/// checkpoint is turned off (see HavenDatabase.open). Under writes that
+/// never pause this never copies everything, so past a length the writer
+/// also checkpoints, between batches (`DurableWriter.restartWALIfLong`):
+/// the batch after it waits for that copy.
 final class Checkpointer: @unchecked Sendable {  // the timer is only started and cancelled
     private let queue: DatabaseQueue
     private let logger: Logger
@@ -31,7 +34,7 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
             // Passive: copy what no reader still needs; never wait, never block.
             try queue.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
-            // Another checkpoint is running (the writer's, at close): next time.
+            // Another checkpoint is running (the writer's): next time.
         } catch {
             logger.warning("background checkpoint failed; the WAL will be checkpointed later", metadata: ["error": "\(error)"])
         }

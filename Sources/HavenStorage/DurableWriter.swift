@@ -303,9 +303,9 @@ private final class WALFrameCount: Sendable {
     init(pool: DatabasePool) {
         // The hook outlives this object's owner if the connection does: it
         // holds its own reference, released never (one small object per open
-        // database, for the life of the process).
+        // database, for the life of the process). Setting a hook cannot fail.
         let context = Unmanaged.passRetained(self).toOpaque()
-        try? pool.writeWithoutTransaction { db in
+        pool.writeWithoutTransaction { db in
             _ = sqlite3_wal_hook(db.sqliteConnection, { context, _, _, frames in
                 Unmanaged<WALFrameCount>.fromOpaque(context!).takeUnretainedValue().frames.store(Int(frames), ordering: .relaxed)
                 return SQLITE_OK

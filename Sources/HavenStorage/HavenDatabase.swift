@@ -44,6 +44,9 @@ public final class HavenDatabase: Sendable {
             try db.execute(sql: "PRAGMA synchronous = FULL")
             try db.execute(sql: "PRAGMA foreign_keys = ON")
             // Checkpoints run in the background (Checkpointer), never inside a commit.
+            // (SQLite implements this with the WAL hook, which DurableWriter then
+            // sets on the writer connection: running this pragma again later
+            // would remove it, and with it the WAL's bound.)
             try db.execute(sql: "PRAGMA wal_autocheckpoint = 0")
             // Every caller in a group commit runs in its own savepoint, and a
             // savepoint keeps the prior copy of each page it changes. With

@@ -61,16 +61,30 @@ public enum RecordID {
         return String(decoding: text, as: UTF8.self)
     }
 
+    private typealias GetRandom = @convention(c) (UnsafeMutableRawPointer?, Int, UInt32) -> Int
+    private static let getrandom: GetRandom? = {
+        #if canImport(Glibc)
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "getrandom") else { return nil }
+        return unsafeBitCast(symbol, to: GetRandom.self)
+        #else
+        return nil
+        #endif
+    }()
+
     /// `count` words from the system's secure generator in one draw.
     private static func drawRandomWords(_ count: Int) -> [UInt64] {
         var words = [UInt64](repeating: 0, count: count)
-        #if canImport(Glibc)
-        // glibc's arc4random_buf: the kernel's generator, one call per draw.
-        words.withUnsafeMutableBytes { arc4random_buf($0.baseAddress!, $0.count) }
-        #else
-        var generator = SystemRandomNumberGenerator()
-        for i in words.indices { words[i] = generator.next() }
-        #endif
+        // The kernel's generator in one getrandom(2) call (glibc 2.25+,
+        // looked up at run time: Swift's Glibc module does not declare it);
+        // otherwise, or on a short read, one system call per word.
+        let filled = words.withUnsafeMutableBytes { buffer -> Bool in
+            guard let getrandom = RecordID.getrandom else { return false }
+            return getrandom(buffer.baseAddress, buffer.count, 0) == buffer.count
+        }
+        if !filled {
+            var generator = SystemRandomNumberGenerator()
+            for i in words.indices { words[i] = generator.next() }
+        }
         return words
     }
 

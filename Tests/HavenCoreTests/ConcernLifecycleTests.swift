@@ -31,6 +31,11 @@ import Testing
             (.with { $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "Pushed\u{0}in line" }, "narrative: text may not contain a NUL"),
             (.with { $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "x"; $0.location = "Room 4\u{0}" }, "location: text may not contain a NUL"),
             (.with { $0.studentIds = [student, "stu\u{0}"]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "x" }, "student_ids[1]: text may not contain a NUL"),
+            // A message SwiftProtobuf cannot write as JSON (a timestamp out of range) is still walked.
+            (.with {
+                $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "Pushed\u{0}in line"
+                $0.observedAt = .with { $0.seconds = 0; $0.nanos = -1 }
+            }, "text may not contain a NUL"),
         ]
         for (request, mentions) in cases {
             let status = await statusOf { let _: Haven_V1_CreateConcernResponse = try await teacher.unary("haven.v1.Concerns", "Create", request) }

@@ -61,6 +61,8 @@ import Testing
             .contains("column id has the wrong type"), "a required column cannot be null")
         #expect(problem(Self.row([("id", .text("x")), ("count", .integer(1)), ("note", .null(true)), ("score", .real(.nan))]))
             .contains("not a finite number"))
+        #expect(problem(Self.row([("id", .text("x")), ("count", .integer(1)), ("note", .text("cut\u{0}short")), ("score", .null(true))]))
+            .contains("rows[3] (things): note contains a NUL character"))
     }
 
     /// A school, a counselor with a student on their caseload, and an approved node of theirs.

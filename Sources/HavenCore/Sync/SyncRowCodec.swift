@@ -61,6 +61,8 @@ enum SyncRowCodec {
             switch (value.value, type) {
             case (.text(let text)?, .text), (.text(let text)?, .optionalText):
                 guard text.utf8.count <= Self.maxText else { throw SyncRowError(description: "\(at) (\(table.name)): \(value.column) is longer than \(Self.maxText) bytes") }
+                // Stored text would be cut at a NUL (as requests are, rows pulled from a peer are refused).
+                guard !text.utf8.contains(0) else { throw SyncRowError(description: "\(at) (\(table.name)): \(value.column) contains a NUL character") }
                 values[value.column] = text.databaseValue
             case (.integer(let n)?, .integer), (.integer(let n)?, .optionalInteger): values[value.column] = n.databaseValue
             case (.real(let x)?, .real), (.real(let x)?, .optionalReal):
