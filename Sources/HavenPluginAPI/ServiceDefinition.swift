@@ -106,7 +106,7 @@ public struct MethodDefinition: Sendable {
         } catch {
             throw RPCError.invalidArgument("\(context.call.fullMethod): the request is not a valid \(M.protoMessageName) message (\(error))")
         }
-        try TextWithoutNUL.check(message, encoded: bytes, method: context.call.fullMethod)
+        try RequestValues.check(message, method: context.call.fullMethod)
         return message
     }
 }

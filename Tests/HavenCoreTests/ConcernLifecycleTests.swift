@@ -36,6 +36,10 @@ import Testing
                 $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "Pushed\u{0}in line"
                 $0.observedAt = .with { $0.seconds = 0; $0.nanos = -1 }
             }, "text may not contain a NUL"),
+            (.with {
+                $0.studentIds = [student]; $0.category = "bullying"; $0.severity = "low"; $0.narrative = "x"
+                $0.observedAt = .with { $0.seconds = 0; $0.nanos = -1 }
+            }, "observed_at: not a valid time"),
         ]
         for (request, mentions) in cases {
             let status = await statusOf { let _: Haven_V1_CreateConcernResponse = try await teacher.unary("haven.v1.Concerns", "Create", request) }
