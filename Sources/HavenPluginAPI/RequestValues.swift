@@ -33,13 +33,14 @@ private struct ProblemFinder: SwiftProtobuf.Visitor {
     private(set) var found: String?
     /// The message types from the request down to the one being walked.
     private var types: [any SwiftProtobuf.Message.Type]
-    /// How each of them was reached; named only when a problem is found.
-    private var path: [(parent: any SwiftProtobuf.Message.Type, number: Int, suffix: String)] = []
+    /// The field each type after the first was reached by, in its parent
+    /// (`types[i]`); named only when a problem is found.
+    private var path: [(number: Int, suffix: String)] = []
 
     init(root: any SwiftProtobuf.Message.Type) { types = [root] }
 
     private func place(_ fieldNumber: Int, _ kind: FieldName.Kind, _ suffix: String = "") -> String {
-        let above = path.map { FieldName.of($0.number, in: $0.parent, .message) + $0.suffix }
+        let above = zip(types, path).map { FieldName.of($1.number, in: $0, .message) + $1.suffix }
         return (above + [FieldName.of(fieldNumber, in: types.last!, kind) + suffix]).joined(separator: ".")
     }
 
@@ -57,7 +58,7 @@ private struct ProblemFinder: SwiftProtobuf.Visitor {
             }
             return
         }
-        path.append((types.last!, fieldNumber, suffix))
+        path.append((fieldNumber, suffix))
         types.append(M.self)
         try message.traverse(visitor: &self)
         types.removeLast()
@@ -80,13 +81,14 @@ private struct ProblemFinder: SwiftProtobuf.Visitor {
     mutating func visitRepeatedGroupField<G: SwiftProtobuf.Message>(value: [G], fieldNumber: Int) throws {
         for (index, message) in value.enumerated() { try descend(message, fieldNumber, "[\(index)]") }
     }
-    // Map entries are named by position, never by key: a key is the client's text.
+    // A map entry is never named by its key (the client's text, maybe the
+    // very NUL) nor by position (a dictionary has no order): "a key", "a value".
     mutating func visitMapField<KeyType, ValueType: MapValueType>(
         fieldType: _ProtobufMap<KeyType, ValueType>.Type, value: _ProtobufMap<KeyType, ValueType>.BaseType, fieldNumber: Int
     ) throws {
-        for (index, (key, entry)) in value.enumerated() {
+        for (key, entry) in value {
             if let key = key as? String { checkText(key, fieldNumber, " (a key)", kind: .message) }
-            if let entry = entry as? String { checkText(entry, fieldNumber, " (entry \(index + 1))", kind: .message) }
+            if let entry = entry as? String { checkText(entry, fieldNumber, " (a value)", kind: .message) }
         }
     }
     mutating func visitMapField<KeyType, ValueType>(
@@ -97,9 +99,9 @@ private struct ProblemFinder: SwiftProtobuf.Visitor {
     mutating func visitMapField<KeyType, ValueType>(
         fieldType: _ProtobufMessageMap<KeyType, ValueType>.Type, value: _ProtobufMessageMap<KeyType, ValueType>.BaseType, fieldNumber: Int
     ) throws {
-        for (index, (key, entry)) in value.enumerated() {
+        for (key, entry) in value {
             if let key = key as? String { checkText(key, fieldNumber, " (a key)", kind: .message) }
-            try descend(entry, fieldNumber, " (entry \(index + 1))")
+            try descend(entry, fieldNumber, " (a value)")
         }
     }
 

@@ -30,6 +30,17 @@ import Testing
         #expect(RequestValues.problem(in: both) == "narrative: text may not contain a NUL character (U+0000)")
     }
 
+    @Test func mapEntriesAreNamedWithoutTheirKeys() {
+        let badKey = Haven_V1_Event.with { $0.attributes = ["cate\u{0}gory": "bullying"] }
+        #expect(RequestValues.problem(in: badKey) == "attributes (a key): text may not contain a NUL character (U+0000)")
+        let badValue = Haven_V1_Event.with { $0.attributes = ["category": "bull\u{0}ying"] }
+        #expect(RequestValues.problem(in: badValue) == "attributes (a value): text may not contain a NUL character (U+0000)")
+        // Well-known types with a JSON form of their own (Struct, Value) cannot
+        // be named from JSON: their fields are named by number instead.
+        let inStruct = Google_Protobuf_Struct(fields: ["note": Google_Protobuf_Value(stringValue: "cut\u{0}short")])
+        #expect(RequestValues.problem(in: inStruct) == "field 1 (a value).field 3: text may not contain a NUL character (U+0000)")
+    }
+
     @Test func ordinaryRequestsAndZeroBytesInBytesFieldsPass() {
         let create = Haven_V1_CreateConcernRequest.with {
             $0.studentIds = ["s-1"]; $0.narrative = "Quiet all week."; $0.observedAt = Google_Protobuf_Timestamp(date: Date())
