@@ -32,16 +32,41 @@ extension Database {
     /// student a concern is about), bound and read directly: no `Row`, no
     /// lookup of columns by name. `read` gets the row by column position.
     public func fetchFirstBound<T>(_ sql: String, _ values: any DirectlyBindable..., read: (DirectRow) throws -> T) throws -> T? {
+        var first: T?
+        try stepBound(sql, values) { row in
+            first = try read(row)
+            return false
+        }
+        return first
+    }
+
+    /// Every row of a query on the hot path (the outbox events each
+    /// subscriber reads), bound and read by column position like
+    /// `fetchFirstBound`.
+    public func fetchAllBound<T>(_ sql: String, _ values: any DirectlyBindable..., read: (DirectRow) throws -> T) throws -> [T] {
+        var all: [T] = []
+        try stepBound(sql, values) { row in
+            all.append(try read(row))
+            return true
+        }
+        return all
+    }
+
+    /// Binds `values` to the marked statement for `sql` and steps it, handing
+    /// each row to `row` for as long as it returns true.
+    private func stepBound(_ sql: String, _ values: [any DirectlyBindable], _ row: (DirectRow) throws -> Bool) throws {
         let statement = try cachedStatement(sql: DirectBinding.marker + sql)
         try bind(values, to: statement, sql)
-        // The statement, not only its handle, must outlive the step and reset.
-        return try withExtendedLifetime(statement) {
+        // The statement, not only its handle, must outlive the steps and reset.
+        try withExtendedLifetime(statement) {
             let handle = statement.sqliteStatement
             defer { sqlite3_reset(handle) }
-            switch sqlite3_step(handle) {
-            case SQLITE_ROW: return try read(DirectRow(handle: handle))
-            case SQLITE_DONE: return nil
-            case let code: throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(sqliteConnection)), sql: sql)
+            while true {
+                switch sqlite3_step(handle) {
+                case SQLITE_ROW: if try !row(DirectRow(handle: handle)) { return }
+                case SQLITE_DONE: return
+                case let code: throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(sqliteConnection)), sql: sql)
+                }
             }
         }
     }
@@ -78,6 +103,12 @@ public struct DirectRow {
 
     public func optionalText(_ column: Int32) -> String? {
         sqlite3_column_type(handle, column) == SQLITE_NULL ? nil : text(column)
+    }
+
+    /// The column's text as bytes, valid only inside `body` (no `String` is built).
+    public func withTextBytes<T>(_ column: Int32, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
+        let bytes = sqlite3_column_text(handle, column)
+        return try body(UnsafeBufferPointer(start: bytes, count: bytes == nil ? 0 : Int(sqlite3_column_bytes(handle, column))))
     }
 }
 

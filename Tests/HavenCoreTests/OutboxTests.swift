@@ -12,6 +12,7 @@ import Testing
 /// fail on command, to test delivery.
 final class RecordingPlugin: HavenPlugin, @unchecked Sendable {
     let received = Locked<[Int64]>([])
+    let events = Locked<[DomainEvent]>([])
     let failOn = Locked<Set<Int64>>([])
 
     var manifest: PluginManifest { PluginManifest(id: "recorder", version: "1", description: "records events", services: []) }
@@ -21,6 +22,7 @@ final class RecordingPlugin: HavenPlugin, @unchecked Sendable {
             EventSubscription(name: "all", types: ["concern.created"]) { [self] event in
                 if self.failOn.withLock({ $0.contains(event.sequence) }) { throw TestFailure("told to fail on \(event.sequence)") }
                 self.received.withLock { $0.append(event.sequence) }
+                self.events.withLock { $0.append(event) }
             },
         ])
     }
@@ -36,6 +38,29 @@ final class RecordingPlugin: HavenPlugin, @unchecked Sendable {
         try await waitFor { recorder.received.withLock { $0.count } == 5 }
         let seqs = recorder.received.withLock { $0 }
         #expect(seqs == seqs.sorted())
+        await h.stop()
+    }
+
+    /// Subscribers read events by column position from one cached statement,
+    /// their types bound as a JSON array: every column must land in its field.
+    @Test func aSubscriberGetsEveryFieldOfEveryEventOfItsTypesAndNoOthers() async throws {
+        let recorder = RecordingPlugin()
+        let h = try await CoreHarness.start(config: "[plugins]\nenabled = [\"recorder\"]\n", plugins: [recorder])
+        try await h.importRoster(SyntheticRoster.make(schools: 1, studentsPerSchool: 3).files)  // roster.imported: not subscribed
+        let student = try await h.student("stu-1-1")
+        let created = try await h.admin.createConcern([student.id], category: "bullying", severity: "high")
+        let concern = try #require(created.concerns.first)
+        try await waitFor { recorder.events.withLock { $0.count } == 1 }
+        let event = try #require(recorder.events.withLock { $0.first })
+        #expect(event.type == "concern.created")
+        #expect(event.subjectID == concern.id)
+        #expect(event.studentID == student.id)
+        #expect(event.schoolID == student.schoolID)
+        #expect(!event.id.isEmpty && !event.originNode.isEmpty)
+        #expect(abs(event.occurredAt.timeIntervalSince(h.clock.now())) < 1)
+        #expect(event.attributes["category"] == "bullying")
+        #expect(event.attributes["severity"] == "high")
+        #expect(event.attributes["incident_id"] == created.incidentID)
         await h.stop()
     }
 
