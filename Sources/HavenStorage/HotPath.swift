@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 
@@ -158,16 +159,25 @@ extension Optional: DirectlyBindable where Wrapped: DirectlyBindable {
 
 /// Lowercase hexadecimal, without Foundation's formatting (hashes on every audit entry).
 public enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
+    private static let digits: StaticString = "0123456789abcdef"
 
-    public static func encode<Bytes: Sequence>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
+    /// A digest's bytes, read through its own buffer: iterating a digest byte
+    /// by byte goes through a generic iterator per byte, which cost more than
+    /// the hash itself.
+    public static func encode(digest: some ContiguousBytes) -> String {
+        digest.withUnsafeBytes { bytes in
+            String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+                digits.withUTF8Buffer { digits in
+                    var index = 0
+                    for byte in bytes {
+                        out[index] = digits[Int(byte >> 4)]
+                        out[index + 1] = digits[Int(byte & 0x0f)]
+                        index += 2
+                    }
+                    return index
+                }
+            }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

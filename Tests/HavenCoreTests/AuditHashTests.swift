@@ -21,4 +21,23 @@ import Testing
         entry.actorName = "Mme Élodie Test"
         #expect(AuditLog.hash(previous: AuditLog.genesis, seq: 7, entry) == "2a4c6901fbfa76bcfab0abb0ef338728b5174b9d4a0815b5fa9c40f284886b7b")
     }
+
+    /// The canonical text as the published format defines it, built the plain
+    /// way, against the buffer Haven writes directly.
+    static func reference(seq: Int64, _ e: AuditEntryData) -> String {
+        [String(seq), e.id, String(e.at), e.actorID, e.actorName, e.actorRoles, e.action, e.studentID,
+         e.recordIDs, e.fields, e.purpose, e.outcome, e.method, e.node]
+            .map { "\($0.utf8.count):\($0)" }.joined(separator: "|")
+    }
+
+    @Test(arguments: [Int64.min, -1_764_547_200_000, -1, 0, 9, 10, 99, 100, 1_764_547_200_000, Int64.max])
+    func numbersAndOddTextAreWrittenAsThePublishedFormatSays(_ number: Int64) {
+        var entry = Self.entry
+        entry.at = number
+        entry.purpose = "ends with a newline\n"
+        entry.actorName = "a | b: ünïcode\n"
+        entry.fields = ""
+        #expect(AuditLog.canonical(seq: number, entry) == Self.reference(seq: number, entry))
+        #expect(AuditLog.canonical(seq: 1, entry) == Self.reference(seq: 1, entry))
+    }
 }

@@ -33,31 +33,71 @@ enum AuditLog {
         String(decoding: canonicalBytes(seq: seq, e), as: UTF8.self)
     }
 
-    /// The canonical text's bytes, written into one buffer (this runs for
-    /// every audit entry, inside the writer).
+    /// The canonical text's bytes, written straight into one buffer: no
+    /// string per field, none for the numbers (this runs for every audit
+    /// entry, inside the writer).
     private static func canonicalBytes(seq: Int64, _ e: AuditEntryData, after prefix: String? = nil) -> [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(400)
+        out.reserveCapacity(512)
         if let prefix {
             out.append(contentsOf: prefix.utf8)
             out.append(UInt8(ascii: "\n"))
         }
-        let fields: [String] = [
-            String(seq), e.id, String(e.at), e.actorID, e.actorName, e.actorRoles, e.action, e.studentID,
-            e.recordIDs, e.fields, e.purpose, e.outcome, e.method, e.node,
-        ]
-        for (index, field) in fields.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: "|")) }
-            out.append(contentsOf: String(field.utf8.count).utf8)
-            out.append(UInt8(ascii: ":"))
-            out.append(contentsOf: field.utf8)
+        appendField(decimal: seq, to: &out)
+        appendField(e.id, to: &out, separated: true)
+        appendField(decimal: e.at, to: &out, separated: true)
+        for text in [e.actorID, e.actorName, e.actorRoles, e.action, e.studentID, e.recordIDs, e.fields, e.purpose, e.outcome, e.method, e.node] {
+            appendField(text, to: &out, separated: true)
         }
         return out
     }
 
+    /// `length:text`, the length in UTF-8 bytes, after a `|` when `separated`.
+    private static func appendField(_ text: String, to out: inout [UInt8], separated: Bool) {
+        if separated { out.append(UInt8(ascii: "|")) }
+        appendDecimal(Int64(text.utf8.count), to: &out)
+        out.append(UInt8(ascii: ":"))
+        out.append(contentsOf: text.utf8)
+    }
+
+    /// A number as a field: its decimal text, as `String(value)` writes it.
+    private static func appendField(decimal value: Int64, to out: inout [UInt8], separated: Bool = false) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            let count = writeDecimal(value, into: digits)
+            if separated { out.append(UInt8(ascii: "|")) }
+            appendDecimal(Int64(count), to: &out)
+            out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: digits[digits.count - count ..< digits.count])
+        }
+    }
+
+    private static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
+            let count = writeDecimal(value, into: digits)
+            out.append(contentsOf: digits[digits.count - count ..< digits.count])
+        }
+    }
+
+    /// Writes `value`'s decimal text at the end of `buffer` (20 bytes hold
+    /// any Int64 with its sign); returns how many bytes it took.
+    private static func writeDecimal(_ value: Int64, into buffer: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var magnitude = value.magnitude
+        var index = buffer.count
+        repeat {
+            index -= 1
+            buffer[index] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+            magnitude /= 10
+        } while magnitude > 0
+        if value < 0 {
+            index -= 1
+            buffer[index] = UInt8(ascii: "-")
+        }
+        return buffer.count - index
+    }
+
     /// SHA-256 of the previous hash, a newline and the entry's canonical text.
     static func hash(previous: String, seq: Int64, _ entry: AuditEntryData) -> String {
-        Hex.encode(SHA256.hash(data: canonicalBytes(seq: seq, entry, after: previous)))
+        Hex.encode(digest: SHA256.hash(data: canonicalBytes(seq: seq, entry, after: previous)))
     }
 
     /// Appends in the current transaction; returns the entry's sequence number.

@@ -145,6 +145,6 @@ enum TokenSecret {
     }
 
     static func hash(_ secret: String) -> String {
-        Hex.encode(SHA256.hash(data: Data(secret.utf8)))
+        Hex.encode(digest: SHA256.hash(data: Data(secret.utf8)))
     }
 }
