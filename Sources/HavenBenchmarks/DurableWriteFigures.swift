@@ -30,18 +30,19 @@ struct DurableWriteFigures {
         // The baseline runs half before and half after Haven's figure: this
         // disk's fsync time drifts by several times within minutes, and a
         // baseline on one side only would carry that drift into the ratio.
-        let half = run.scale.baselineTransactions / 2
+        let half = max(1, run.scale.baselineTransactions / 2)
         let before = try plainSQLite(transactions: half, file: "plain-baseline-before")
         let load = LoadGenerator(executable: run.tools.benchClient)
         let result = try await load.run(socket: run.daemon.socketPath, requestFile: requestFile,
                                         load: .concurrent(connections: 64, inflight: 1, seconds: run.scale.durableWriteSeconds), warmup: 2)
-        let after = try plainSQLite(transactions: run.scale.baselineTransactions - half, file: "plain-baseline-after")
-        let baseline = Double(run.scale.baselineTransactions) / (before + after)
+        let rest = max(1, run.scale.baselineTransactions - half)
+        let after = try plainSQLite(transactions: rest, file: "plain-baseline-after")
+        let baseline = Double(half + rest) / (before + after)
         return [
             Figure("durable concern creation, 64 concurrent writers", value: result.callsPerSecond, unit: "concerns/s",
                    baseline: ("plain SQLite, 1 FULL txn per concern", baseline), target: .ratioAtLeast(5),
                    note: "p50 \(Figure.format(result.p50)) µs, p99 \(Figure.format(result.p99)) µs per acknowledged concern; "
-                       + "baseline \(Figure.format(Double(half) / before))/s before and \(Figure.format(Double(run.scale.baselineTransactions - half) / after))/s after"),
+                       + "baseline \(Figure.format(Double(half) / before))/s before and \(Figure.format(Double(rest) / after))/s after"),
         ]
     }
 

@@ -21,9 +21,11 @@ public enum Durability: Sendable {
     case full
     /// In the WAL before the caller resumes, so it survives the daemon being
     /// killed; on disk at the next `.full` commit or within `flushInterval`,
-    /// whichever comes first. For the audit entries of reads: a look at a
+    /// whichever comes first. For the audit entries of reads (a look at a
     /// record should not cost an fsync, and a power cut can lose at most the
-    /// last second of them — never a change to a record.
+    /// last second of them — never a change to a record) and for outbox
+    /// cursors (one taken back re-delivers events, which subscribers take at
+    /// least once anyway).
     case deferred
 }
 

@@ -91,7 +91,10 @@ extension Database {
     }
 }
 
-/// A result row of `fetchFirstBound`, read by column position.
+/// A result row of `fetchFirstBound` or `fetchAllBound`, read by column
+/// position. It and the bytes of `withTextBytes` are valid only inside the
+/// `read` closure, which must not run the same SQL again (the statement is
+/// shared through the connection's cache: a nested run would reset it).
 public struct DirectRow {
     let handle: OpaquePointer
 

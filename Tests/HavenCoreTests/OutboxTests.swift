@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
-import HavenCore
+@testable import HavenCore
 import HavenPluginAPI
 import HavenProto
 import HavenRPCClient
+import HavenStorage
 import HavenTestSupport
 import HavenLocking
 import Testing
@@ -51,17 +52,70 @@ final class RecordingPlugin: HavenPlugin, @unchecked Sendable {
         let created = try await h.admin.createConcern([student.id], category: "bullying", severity: "high")
         let concern = try #require(created.concerns.first)
         try await waitFor { recorder.events.withLock { $0.count } == 1 }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(recorder.events.withLock { $0.count } == 1, "only the subscribed type arrives")
         let event = try #require(recorder.events.withLock { $0.first })
+        await h.stop()
+
+        let row = try await DatabaseQueue(path: h.databasePath).read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM outbox WHERE type = 'concern.created'")
+        }
+        let stored = try #require(row)
+        #expect(event.sequence == stored["seq"])
+        #expect(event.id == stored["id"])
         #expect(event.type == "concern.created")
-        #expect(event.subjectID == concern.id)
+        #expect(event.occurredAt == StoredTime.date(stored["occurred_at"]))
         #expect(event.studentID == student.id)
         #expect(event.schoolID == student.schoolID)
-        #expect(!event.id.isEmpty && !event.originNode.isEmpty)
-        #expect(abs(event.occurredAt.timeIntervalSince(h.clock.now())) < 1)
+        #expect(event.subjectID == concern.id)
+        #expect(event.originNode == stored["origin_node"])
+        #expect(event.id != event.originNode)
         #expect(event.attributes["category"] == "bullying")
         #expect(event.attributes["severity"] == "high")
         #expect(event.attributes["incident_id"] == created.incidentID)
+    }
+
+    /// `Outbox.events` on the daemon's own schema: any set of types (one
+    /// statement for all of them), the limit, and a cursor past the end.
+    @Test func eventsAreReadByTypeInOrderUpToTheLimit() async throws {
+        let h = try await CoreHarness.start()
         await h.stop()
+        let queue = try DatabaseQueue(path: h.databasePath)
+        let types = ["a.one", "b.two", "it's \"quoted\"", "ünïcode.✓", "a.one"]
+        let first = try await queue.write { db -> Int64 in
+            let before = try Outbox.head(db)
+            for (index, type) in types.enumerated() {
+                try db.execute(sql: """
+                    INSERT INTO outbox (id, type, occurred_at, student_id, school_id, subject_id, origin_node, attributes)
+                    VALUES (?, ?, ?, ?, NULL, ?, 'node-x', ?)
+                    """, arguments: ["ev-\(index)", type, 1_000 + index, index.isMultiple(of: 2) ? "stu-\(index)" : nil, "sub-\(index)",
+                                     #"{"n":"\#(index)","quote":"say \"hi\""}"#])
+            }
+            return before + 1
+        }
+        try await queue.read { db in
+            func ids(_ types: Set<String>, after: Int64 = first - 1, limit: Int = 100) throws -> [String] {
+                try Outbox.events(db, after: after, types: types, limit: limit).map(\.id)
+            }
+            #expect(try ids([]) == ["ev-0", "ev-1", "ev-2", "ev-3", "ev-4"])
+            #expect(try ids(["a.one"]) == ["ev-0", "ev-4"])
+            #expect(try ids(["a.one", "ünïcode.✓", "absent"]) == ["ev-0", "ev-3", "ev-4"])
+            #expect(try ids(["it's \"quoted\""]) == ["ev-2"])
+            #expect(try ids(["absent"]) == [])
+            #expect(try ids(["a.one", "b.two"], limit: 2) == ["ev-0", "ev-1"])
+            #expect(try ids(["a.one"], after: first) == ["ev-4"])
+            #expect(try ids([], after: first + 10) == [])
+            let third = try #require(try Outbox.events(db, after: first + 1, types: [], limit: 1).first)
+            #expect(third.sequence == first + 2)
+            #expect(third.type == "it's \"quoted\"")
+            #expect(third.occurredAt == StoredTime.date(1_002))
+            #expect(third.studentID == "stu-2")
+            #expect(third.schoolID == nil)
+            #expect(third.subjectID == "sub-2")
+            #expect(third.originNode == "node-x")
+            #expect(third.attributes == ["n": "2", "quote": "say \"hi\""])
+            #expect(try Outbox.events(db, after: first, types: [], limit: 1).first?.studentID == nil)
+        }
     }
 
     @Test func aFailingSubscriberIsRetriedFromTheSameEvent() async throws {

@@ -2,7 +2,7 @@ import GRDB
 import HavenStorage
 import Testing
 
-/// `executeBound` and `fetchFirstBound`: values reach SQLite as written, a
+/// `executeBound`, `fetchFirstBound` and `fetchAllBound`: values reach SQLite as written, a
 /// failed write leaves the next one unaffected, and GRDB's own use of the
 /// same SQL never mixes its values with theirs.
 @Suite struct DirectBindingTests {
@@ -56,6 +56,36 @@ import Testing
             try db.executeBound(insert, 3, "bound again")
             try db.executeCached(insert, [4, "grdb again"])
             #expect(try String.fetchAll(db, sql: "SELECT name FROM t ORDER BY id") == ["bound", "grdb", "bound again", "grdb again"])
+        }
+    }
+
+    @Test func everyRowIsReadInOrderAndAThrowingReadLeavesTheStatementReusable() throws {
+        struct Stop: Error {}
+        let queue = try database()
+        try queue.write { db in
+            for id in 1...5 { try db.executeBound("INSERT INTO t (id, name) VALUES (?, ?)", id, "n\(id)") }
+        }
+        try queue.read { db in
+            let sql = "SELECT id, name FROM t WHERE id >= ? ORDER BY id"
+            func ids(from id: Int) throws -> [Int64] { try db.fetchAllBound(sql, id) { $0.int64(0) } }
+            let labelled = try db.fetchAllBound(sql, 2) { "\($0.int64(0)):\($0.text(1))" }
+            #expect(labelled == ["2:n2", "3:n3", "4:n4", "5:n5"])
+            #expect(try ids(from: 99) == [])
+            // A read that throws on the second row stops the query there...
+            #expect(throws: Stop.self) {
+                _ = try db.fetchAllBound(sql, 1) { row -> Int64 in
+                    if row.int64(0) == 2 { throw Stop() }
+                    return row.int64(0)
+                }
+            }
+            // ...and the same statement then runs from its start, with new values.
+            #expect(try ids(from: 4) == [4, 5])
+            // The first-row and all-rows forms of one SQL share its statement.
+            let first = try db.fetchFirstBound(sql, 3) { $0.int64(0) }
+            #expect(first == 3)
+            #expect(try ids(from: 3) == [3, 4, 5])
+            let bytes = try db.fetchAllBound(sql, 5) { row in row.withTextBytes(1) { Array($0) } }
+            #expect(bytes == [Array("n5".utf8)])
         }
     }
 }

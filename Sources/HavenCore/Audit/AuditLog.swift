@@ -36,7 +36,7 @@ enum AuditLog {
     /// The canonical text's bytes, written straight into one buffer: no
     /// string per field, none for the numbers (this runs for every audit
     /// entry, inside the writer).
-    private static func canonicalBytes(seq: Int64, _ e: AuditEntryData, after prefix: String? = nil) -> [UInt8] {
+    static func canonicalBytes(seq: Int64, _ e: AuditEntryData, after prefix: String? = nil) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(512)
         if let prefix {

@@ -5,8 +5,8 @@ import HavenStorage
 import Logging
 
 /// Delivers outbox events to in-process subscribers: in sequence order, at
-/// least once, with each subscriber's cursor persisted after every event it
-/// handled. A subscriber that throws is retried (with back-off) from the same
+/// least once, with each subscriber's cursor persisted after each batch of
+/// events it handled. A subscriber that throws is retried (with back-off) from the same
 /// event; it never blocks the others. After a crash, delivery resumes from
 /// the cursors, so every event reaches every subscriber.
 public final class OutboxDispatcher: Sendable {
@@ -116,10 +116,11 @@ public final class OutboxDispatcher: Sendable {
         return events.count
     }
 
-    /// The cursor's commit is deferred (no fsync of its own): a cursor that a
-    /// power cut takes back only re-delivers events, which subscribers
-    /// already take at least once. Under a stream of writes a full commit here
-    /// would be one more caller per batch waiting on the disk.
+    /// The cursor's commit is deferred: it needs no fsync of its own, since a
+    /// cursor that a power cut takes back only re-delivers events, which
+    /// subscribers already take at least once (and a handler's own writes
+    /// commit before the cursor that follows them). Alone in a batch it
+    /// costs no fsync; beside full writes it shares theirs, as before.
     private func setCursor(_ key: String, _ sequence: Int64) async throws {
         try await database.writer.write(.deferred) { db in
             try Outbox.setCursor(db, subscriber: key, sequence: sequence, now: StoredTime.ms(Date()))
