@@ -190,6 +190,44 @@ extension Database {
     /// holds a list whose length varies (`IN (?, ?, ...)`), which would grow
     /// the cache without bound.
     public func statement(assembled sql: String) throws -> Statement {
-        sql.contains("IN (?") ? try makeStatement(sql: sql) : try cachedStatement(sql: sql)
+        // Searched as bytes: Foundation's `String.contains` bridged the whole
+        // SQL on every list and timeline query.
+        sql.utf8.firstRange(of: "IN (?".utf8) != nil ? try makeStatement(sql: sql) : try cachedStatement(sql: sql)
+    }
+}
+
+/// Where each column of a query's rows is, looked up once for all its rows.
+/// A fetched GRDB row finds a column by name by lower-casing and comparing
+/// every column name before it, on every lookup: for a row of twenty-odd
+/// columns read field by field, most of the time spent building a message.
+public struct ColumnPositions: Sendable {
+    private let positions: [String: Int]
+
+    /// The positions of `row`'s columns (the first of any repeated name, as
+    /// GRDB finds it).
+    public init(_ row: Row) {
+        var positions: [String: Int] = [:]
+        for (index, name) in row.columnNames.enumerated() where positions[name.lowercased()] == nil {
+            positions[name.lowercased()] = index
+        }
+        self.positions = positions
+    }
+
+    func position(_ name: String) -> Int? { positions[name] ?? positions[name.lowercased()] }
+}
+
+extension Row {
+    /// The named column's value, found through `columns` (positions read from
+    /// a row of the same query); GRDB's own lookup by name if it is not there,
+    /// so a missing column fails exactly as `row[name]` does.
+    @_disfavoredOverload  // `as T?` reads a NULL as nil, as `row[name] as T?` does
+    public subscript<Value: DatabaseValueConvertible>(_ name: String, in columns: ColumnPositions) -> Value {
+        if let index = columns.position(name) { return self[index] }
+        return self[name]
+    }
+
+    public subscript<Value: DatabaseValueConvertible>(_ name: String, in columns: ColumnPositions) -> Value? {
+        if let index = columns.position(name) { return self[index] }
+        return self[name]
     }
 }

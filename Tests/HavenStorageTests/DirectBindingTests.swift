@@ -88,4 +88,40 @@ import Testing
             #expect(bytes == [Array("n5".utf8)])
         }
     }
+
+    /// `row[name, in: columns]` reads what `row[name]` reads.
+    @Test func columnPositionsReadWhatNamesRead() throws {
+        let queue = try database()
+        try queue.write { db in
+            try db.executeBound("INSERT INTO t (id, name, note, score) VALUES (?, ?, ?, ?)", 1, "first", String?.none, 1.5)
+            try db.executeBound("INSERT INTO t (id, name, note, score) VALUES (?, ?, ?, ?)", 2, "second", "a note", 2.5)
+        }
+        try queue.read { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT id, name AS Name, note, score, 'x' AS name2, 'again' AS id FROM t ORDER BY id")
+            let columns = ColumnPositions(rows[0])
+            for row in rows {
+                #expect((row["id", in: columns] as Int64) == (row["id"] as Int64))  // the first of a repeated name, as GRDB
+                #expect((row["name", in: columns] as String) == (row["name"] as String))  // any case, as GRDB
+                #expect((row["NAME", in: columns] as String) == (row["Name"] as String))
+                #expect((row["note", in: columns] as String?) == (row["note"] as String?))  // NULL is nil
+                #expect((row["score", in: columns] as Double) == (row["score"] as Double))
+                #expect((row["name2", in: columns] as String) == "x")
+                #expect((row["absent", in: columns] as String?) == nil)  // not there: GRDB's own answer
+            }
+            #expect((rows[0]["note", in: columns] as String?) == nil)
+            #expect((rows[1]["note", in: columns] as String?) == "a note")
+        }
+    }
+
+    /// Assembled SQL is cached unless it holds a list whose length varies.
+    @Test func assembledStatementsAreCachedUnlessTheyHoldAList() throws {
+        try database().read { db in
+            let fixed = "SELECT id FROM t WHERE name = ?"
+            let (first, second) = (try db.statement(assembled: fixed), try db.statement(assembled: fixed))
+            #expect(first === second)
+            let list = "SELECT id FROM t WHERE name IN (?, ?)"
+            let (one, other) = (try db.statement(assembled: list), try db.statement(assembled: list))
+            #expect(one !== other)
+        }
+    }
 }

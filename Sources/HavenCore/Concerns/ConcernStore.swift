@@ -136,12 +136,13 @@ enum ConcernStore {
     }
 
     /// The concern with its current values; with history when asked.
-    static func message(_ db: Database, _ row: Row, history: Bool) throws -> Haven_V1_Concern {
+    static func message(_ db: Database, _ row: Row, history: Bool, columns: ColumnPositions? = nil) throws -> Haven_V1_Concern {
+        let c = columns ?? ColumnPositions(row)
         let entries = try Row.fetchAll(db.cachedStatement(sql: """
             SELECT e.*, s.display_name AS author_name FROM concern_entries e LEFT JOIN staff s ON s.id = e.author_id
             WHERE e.concern_id = ? ORDER BY e.created_at, e.id
-            """), arguments: [row["id"] as String])
-        return message(row, entries: entries, history: history)
+            """), arguments: [row["id", in: c] as String])
+        return message(row, entries: entries, history: history, columns: c)
     }
 
     /// Every entry of every concern about a student, by concern, in the
@@ -153,40 +154,50 @@ enum ConcernStore {
             JOIN concern_entries e ON e.concern_id = c.id LEFT JOIN staff s ON s.id = e.author_id
             WHERE c.student_id = ? ORDER BY e.concern_id, e.created_at, e.id
             """), arguments: [studentID])
-        return Dictionary(grouping: rows) { $0["concern_id"] as String }
+        guard let first = rows.first else { return [:] }
+        let columns = ColumnPositions(first)
+        return Dictionary(grouping: rows) { $0["concern_id", in: columns] as String }
     }
 
     /// The message for a concern row and its entries (oldest first).
-    static func message(_ row: Row, entries: [Row], history: Bool) -> Haven_V1_Concern {
-        let id: String = row["id"]
+    /// `columns`, read once from a row of the same query, saves a list or a
+    /// timeline looking every column up by name in every row.
+    static func message(_ row: Row, entries: [Row], history: Bool, columns: ColumnPositions? = nil) -> Haven_V1_Concern {
+        let c = columns ?? ColumnPositions(row)
+        let id: String = row["id", in: c]
         var concern = Haven_V1_Concern.with {
             $0.id = id
-            $0.waitingToSync = row["waiting_to_sync"] ?? false
-            $0.incidentID = row["incident_id"]
-            $0.studentID = row["student_id"]
-            $0.studentName = "\((row["preferred_name"] as String?) ?? row["given_name"]) \(row["family_name"] as String)"
-            $0.schoolID = row["school_id"]
-            $0.reporterID = row["reporter_id"]
-            $0.reporterName = row["reporter_name"] ?? ""
-            $0.category = row["cur_category"]
-            $0.severity = row["cur_severity"]
-            $0.narrative = row["narrative"]
-            $0.observedAt = .init(ms: row["observed_at"])
-            $0.location = row["location"]
-            $0.toldLeadInPerson = row["told_lead_in_person"]
-            $0.status = row["cur_status"]
-            $0.disposition = row["cur_disposition"]
-            $0.createdAt = .init(ms: row["created_at"])
-            $0.originNode = row["origin_node"]
-            $0.originalCategory = row["category"]
-            $0.originalSeverity = row["severity"]
-            $0.originalNarrative = row["narrative"]
+            $0.waitingToSync = (row["waiting_to_sync", in: c] as Bool?) ?? false
+            $0.incidentID = row["incident_id", in: c]
+            $0.studentID = row["student_id", in: c]
+            let preferredName: String? = row["preferred_name", in: c]
+            let givenName: String = row["given_name", in: c]
+            let familyName: String = row["family_name", in: c]
+            $0.studentName = "\(preferredName ?? givenName) \(familyName)"
+            $0.schoolID = row["school_id", in: c]
+            $0.reporterID = row["reporter_id", in: c]
+            $0.reporterName = (row["reporter_name", in: c] as String?) ?? ""
+            $0.category = row["cur_category", in: c]
+            $0.severity = row["cur_severity", in: c]
+            $0.narrative = row["narrative", in: c]
+            $0.observedAt = .init(ms: row["observed_at", in: c] as Int64)
+            $0.location = row["location", in: c]
+            $0.toldLeadInPerson = row["told_lead_in_person", in: c]
+            $0.status = row["cur_status", in: c]
+            $0.disposition = row["cur_disposition", in: c]
+            $0.createdAt = .init(ms: row["created_at", in: c] as Int64)
+            $0.originNode = row["origin_node", in: c]
+            $0.originalCategory = row["category", in: c]
+            $0.originalSeverity = row["severity", in: c]
+            $0.originalNarrative = row["narrative", in: c]
         }
+        guard let first = entries.first else { return concern }
+        let e = ColumnPositions(first)
         // Narrative, location and time are amended by replaying entries;
         // category, severity and status come from concern_current.
-        for entry in entries where (entry["kind"] as String) == "amendment" {
-            let value: String = entry["new_value"]
-            switch entry["field"] as String {
+        for entry in entries where (entry["kind", in: e] as String) == "amendment" {
+            let value: String = entry["new_value", in: e]
+            switch entry["field", in: e] as String {
             case "narrative": concern.narrative = value
             case "location": concern.location = value
             case "observed_at": if let ms = Int64(value) { concern.observedAt = .init(ms: ms) }
@@ -196,18 +207,18 @@ enum ConcernStore {
         if history {
             concern.history = entries.map { entry in
                 Haven_V1_ConcernNote.with {
-                    $0.id = entry["id"]
-                    $0.kind = entry["kind"]
-                    $0.authorID = entry["author_id"]
-                    $0.authorName = entry["author_name"] ?? ""
-                    $0.createdAt = .init(ms: entry["created_at"])
-                    $0.body = entry["body"]
-                    $0.field = entry["field"]
-                    $0.oldValue = entry["old_value"]
-                    $0.newValue = entry["new_value"]
-                    $0.status = entry["status"]
-                    $0.disposition = entry["disposition"]
-                    $0.originNode = entry["origin_node"]
+                    $0.id = entry["id", in: e]
+                    $0.kind = entry["kind", in: e]
+                    $0.authorID = entry["author_id", in: e]
+                    $0.authorName = (entry["author_name", in: e] as String?) ?? ""
+                    $0.createdAt = .init(ms: entry["created_at", in: e] as Int64)
+                    $0.body = entry["body", in: e]
+                    $0.field = entry["field", in: e]
+                    $0.oldValue = entry["old_value", in: e]
+                    $0.newValue = entry["new_value", in: e]
+                    $0.status = entry["status", in: e]
+                    $0.disposition = entry["disposition", in: e]
+                    $0.originNode = entry["origin_node", in: e]
                 }
             }
         }

@@ -30,8 +30,11 @@ struct TimelineService {
 
                     let labels = Dictionary(uniqueKeysWithValues: core.settings.categories.map { ($0.code, $0.label) })
                     let entriesByConcern = try ConcernStore.entriesByConcern(db, studentID: student.id)
-                    for row in try ConcernStore.list(db, .init(studentID: student.id, limit: 100_000), visibility: .init(reporterID: me, district: true)) {
-                        let concern = ConcernStore.message(row, entries: entriesByConcern[row["id"] as String] ?? [], history: true)
+                    let rows = try ConcernStore.list(db, .init(studentID: student.id, limit: 100_000), visibility: .init(reporterID: me, district: true))
+                    let columns = rows.first.map(ColumnPositions.init)
+                    for row in rows {
+                        let c = columns ?? ColumnPositions(row)
+                        let concern = ConcernStore.message(row, entries: entriesByConcern[row["id", in: c] as String] ?? [], history: true, columns: c)
                         guard decision.isFull || concern.reporterID == me else {
                             hidden += 1 + concern.history.count
                             continue
