@@ -79,7 +79,9 @@ let package = Package(
         .target(name: "HavenConfig", dependencies: [.product(name: "TOMLKit", package: "TOMLKit")]),
 
         // SQLite through GRDB: opening, durability settings, namespaced migrations.
-        .target(name: "HavenStorage", dependencies: ["HavenLocking", grdb, .product(name: "GRDBSQLite", package: "GRDB.swift"), logging]),
+        .target(name: "HavenStorage", dependencies: ["HavenLocking", "CSQLiteSettings", grdb, .product(name: "GRDBSQLite", package: "GRDB.swift"), logging]),
+        // The process-wide SQLite settings Swift cannot make (sqlite3_config is variadic).
+        .target(name: "CSQLiteSettings", linkerSettings: [.linkedLibrary("sqlite3")]),
 
         // What a plugin implements and what the host gives it.
         .target(name: "HavenPluginAPI", dependencies: [
