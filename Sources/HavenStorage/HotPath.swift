@@ -203,12 +203,14 @@ extension Database {
 public struct ColumnPositions: Sendable {
     private let positions: [String: Int]
 
-    /// The positions of `row`'s columns (the first of any repeated name, as
-    /// GRDB finds it).
-    public init(_ row: Row) {
+    /// The positions of the columns of `rows` (all from one query), read from
+    /// the first; the first of any repeated name, as GRDB finds it. With no
+    /// rows there is nothing to read.
+    public init(_ rows: some Collection<Row>) {
         var positions: [String: Int] = [:]
-        for (index, name) in row.columnNames.enumerated() where positions[name.lowercased()] == nil {
-            positions[name.lowercased()] = index
+        for (index, name) in (rows.first.map { Array($0.columnNames) } ?? []).enumerated() {
+            let key = name.lowercased()
+            if positions[key] == nil { positions[key] = index }
         }
         self.positions = positions
     }

@@ -98,7 +98,7 @@ import Testing
         }
         try queue.read { db in
             let rows = try Row.fetchAll(db, sql: "SELECT id, name AS Name, note, score, 'x' AS name2, 'again' AS id FROM t ORDER BY id")
-            let columns = ColumnPositions(rows[0])
+            let columns = ColumnPositions(rows)
             for row in rows {
                 #expect((row["id", in: columns] as Int64) == (row["id"] as Int64))  // the first of a repeated name, as GRDB
                 #expect((row["name", in: columns] as String) == (row["name"] as String))  // any case, as GRDB
@@ -110,6 +110,10 @@ import Testing
             }
             #expect((rows[0]["note", in: columns] as String?) == nil)
             #expect((rows[1]["note", in: columns] as String?) == "a note")
+            // Positions read from no rows: every name goes to GRDB's own lookup.
+            let none = ColumnPositions([Row]())
+            #expect((rows[1]["note", in: none] as String?) == "a note")
+            #expect((rows[1]["NAME", in: none] as String) == "second")
         }
     }
 

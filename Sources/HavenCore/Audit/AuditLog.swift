@@ -43,38 +43,33 @@ enum AuditLog {
             out.append(contentsOf: prefix.utf8)
             out.append(UInt8(ascii: "\n"))
         }
-        appendField(decimal: seq, to: &out)
-        appendField(e.id, to: &out, separated: true)
-        appendField(decimal: e.at, to: &out, separated: true)
+        appendField(decimal: seq, to: &out, separated: false)
+        appendField(e.id.utf8, to: &out)
+        appendField(decimal: e.at, to: &out)
         for text in [e.actorID, e.actorName, e.actorRoles, e.action, e.studentID, e.recordIDs, e.fields, e.purpose, e.outcome, e.method, e.node] {
-            appendField(text, to: &out, separated: true)
+            appendField(text.utf8, to: &out)
         }
         return out
     }
 
-    /// `length:text`, the length in UTF-8 bytes, after a `|` when `separated`.
-    private static func appendField(_ text: String, to out: inout [UInt8], separated: Bool) {
+    /// `length:bytes`, the length in bytes, after a `|` unless it is the first field.
+    private static func appendField(_ bytes: some Collection<UInt8>, to out: inout [UInt8], separated: Bool = true) {
         if separated { out.append(UInt8(ascii: "|")) }
-        appendDecimal(Int64(text.utf8.count), to: &out)
+        withDecimal(Int64(bytes.count)) { out.append(contentsOf: $0) }
         out.append(UInt8(ascii: ":"))
-        out.append(contentsOf: text.utf8)
+        out.append(contentsOf: bytes)
     }
 
     /// A number as a field: its decimal text, as `String(value)` writes it.
-    private static func appendField(decimal value: Int64, to out: inout [UInt8], separated: Bool = false) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            let count = writeDecimal(value, into: digits)
-            if separated { out.append(UInt8(ascii: "|")) }
-            appendDecimal(Int64(count), to: &out)
-            out.append(UInt8(ascii: ":"))
-            out.append(contentsOf: digits[digits.count - count ..< digits.count])
-        }
+    private static func appendField(decimal value: Int64, to out: inout [UInt8], separated: Bool = true) {
+        withDecimal(value) { appendField($0, to: &out, separated: separated) }
     }
 
-    private static func appendDecimal(_ value: Int64, to out: inout [UInt8]) {
+    /// Calls `body` with `value`'s decimal text, written on the stack.
+    private static func withDecimal(_ value: Int64, _ body: (Slice<UnsafeMutableBufferPointer<UInt8>>) -> Void) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
             let count = writeDecimal(value, into: digits)
-            out.append(contentsOf: digits[digits.count - count ..< digits.count])
+            body(digits[digits.count - count ..< digits.count])
         }
     }
 

@@ -137,7 +137,7 @@ enum ConcernStore {
 
     /// The concern with its current values; with history when asked.
     static func message(_ db: Database, _ row: Row, history: Bool, columns: ColumnPositions? = nil) throws -> Haven_V1_Concern {
-        let c = columns ?? ColumnPositions(row)
+        let c = columns ?? ColumnPositions([row])
         let entries = try Row.fetchAll(db.cachedStatement(sql: """
             SELECT e.*, s.display_name AS author_name FROM concern_entries e LEFT JOIN staff s ON s.id = e.author_id
             WHERE e.concern_id = ? ORDER BY e.created_at, e.id
@@ -154,8 +154,7 @@ enum ConcernStore {
             JOIN concern_entries e ON e.concern_id = c.id LEFT JOIN staff s ON s.id = e.author_id
             WHERE c.student_id = ? ORDER BY e.concern_id, e.created_at, e.id
             """), arguments: [studentID])
-        guard let first = rows.first else { return [:] }
-        let columns = ColumnPositions(first)
+        let columns = ColumnPositions(rows)
         return Dictionary(grouping: rows) { $0["concern_id", in: columns] as String }
     }
 
@@ -163,7 +162,7 @@ enum ConcernStore {
     /// `columns`, read once from a row of the same query, saves a list or a
     /// timeline looking every column up by name in every row.
     static func message(_ row: Row, entries: [Row], history: Bool, columns: ColumnPositions? = nil) -> Haven_V1_Concern {
-        let c = columns ?? ColumnPositions(row)
+        let c = columns ?? ColumnPositions([row])
         let id: String = row["id", in: c]
         var concern = Haven_V1_Concern.with {
             $0.id = id
@@ -191,8 +190,7 @@ enum ConcernStore {
             $0.originalSeverity = row["severity", in: c]
             $0.originalNarrative = row["narrative", in: c]
         }
-        guard let first = entries.first else { return concern }
-        let e = ColumnPositions(first)
+        let e = ColumnPositions(entries)
         // Narrative, location and time are amended by replaying entries;
         // category, severity and status come from concern_current.
         for entry in entries where (entry["kind", in: e] as String) == "amendment" {

@@ -200,7 +200,7 @@ struct ConcernsService {
                 severity: request.severity.nonEmpty, status: request.status.nonEmpty, reporterID: request.reporterID.nonEmpty,
                 from: request.hasFrom ? request.from.ms : nil, to: request.hasTo ? request.to.ms : nil, limit: limit, after: after)
             let rows = try ConcernStore.list(db, filter, visibility: visibility)
-            let columns = rows.first.map(ColumnPositions.init)
+            let columns = ColumnPositions(rows)
             let concerns = try rows.map { try ConcernStore.message(db, $0, history: false, columns: columns) }
             trail.record(AuditRecord(action: "concern.list", studentID: filter.studentID, recordIDs: concerns.map(\.id),
                                      fields: ["category", "severity", "narrative"]))

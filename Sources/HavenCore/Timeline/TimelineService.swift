@@ -31,10 +31,9 @@ struct TimelineService {
                     let labels = Dictionary(uniqueKeysWithValues: core.settings.categories.map { ($0.code, $0.label) })
                     let entriesByConcern = try ConcernStore.entriesByConcern(db, studentID: student.id)
                     let rows = try ConcernStore.list(db, .init(studentID: student.id, limit: 100_000), visibility: .init(reporterID: me, district: true))
-                    let columns = rows.first.map(ColumnPositions.init)
+                    let columns = ColumnPositions(rows)
                     for row in rows {
-                        let c = columns ?? ColumnPositions(row)
-                        let concern = ConcernStore.message(row, entries: entriesByConcern[row["id", in: c] as String] ?? [], history: true, columns: c)
+                        let concern = ConcernStore.message(row, entries: entriesByConcern[row["id", in: columns] as String] ?? [], history: true, columns: columns)
                         guard decision.isFull || concern.reporterID == me else {
                             hidden += 1 + concern.history.count
                             continue
