@@ -1,5 +1,5 @@
 import GRDB
-import HavenStorage
+@testable import HavenStorage
 import Testing
 
 /// `executeBound`, `fetchFirstBound` and `fetchAllBound`: values reach SQLite as written, a
@@ -127,5 +127,18 @@ import Testing
             let (one, other) = (try db.statement(assembled: list), try db.statement(assembled: list))
             #expect(one !== other)
         }
+    }
+
+    /// The search for a list: anywhere in the SQL, including its very end
+    /// and after non-ASCII text; not a near miss, not an empty string.
+    @Test func aListIsFoundWhereverItIs() {
+        #expect(Database.holdsVariableList("IN (?"))
+        #expect(Database.holdsVariableList("SELECT 1 WHERE x IN (?)"))
+        #expect(Database.holdsVariableList("SELECT 'é—ü' AS n WHERE x IN (?, ?)"))
+        #expect(Database.holdsVariableList(String(repeating: "a", count: 5000) + " IN (?"))
+        #expect(!Database.holdsVariableList(""))
+        #expect(!Database.holdsVariableList("IN ("))
+        #expect(!Database.holdsVariableList("SELECT 1 WHERE x IN (1, 2) AND y = ?"))
+        #expect(!Database.holdsVariableList("SELECT 1 WHERE x in (?)"))
     }
 }
