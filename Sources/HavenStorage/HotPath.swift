@@ -193,28 +193,21 @@ extension Database {
         Self.holdsVariableList(sql) ? try makeStatement(sql: sql) : try cachedStatement(sql: sql)
     }
 
-    /// Whether `sql` holds `IN (?`, searched in the string's own UTF-8 by a
-    /// plain loop: Foundation's `String.contains` bridged the whole SQL on
-    /// every list and timeline query, and the standard library's generic
-    /// `firstRange(of:)` took more still (11–15 % of havend's time reading
-    /// timelines, most of it instantiating generic metadata).
     private static let listMarker: [UInt8] = Array("IN (?".utf8)
 
+    /// Whether `sql` holds `IN (?` (Haven's assembled SQL writes `IN` in
+    /// capitals), compared byte by byte in the string's own UTF-8:
+    /// Foundation's `String.contains` bridged the whole SQL on every list and
+    /// timeline query, and the standard library's generic `firstRange(of:)`
+    /// took more still (11–15 % of havend's time reading timelines, most of it
+    /// instantiating generic metadata).
     static func holdsVariableList(_ sql: String) -> Bool {
         var sql = sql
-        let needle = listMarker
+        let marker = listMarker
         return sql.withUTF8 { bytes in
-            guard bytes.count >= needle.count else { return false }
-            var start = 0
-            while start <= bytes.count - needle.count {
-                if bytes[start] == needle[0] {
-                    var matched = 1
-                    while matched < needle.count, bytes[start + matched] == needle[matched] { matched += 1 }
-                    if matched == needle.count { return true }
-                }
-                start += 1
+            bytes.count >= marker.count && (0 ... bytes.count - marker.count).contains { start in
+                bytes[start ..< start + marker.count].elementsEqual(marker)
             }
-            return false
         }
     }
 }
