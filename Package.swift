@@ -171,7 +171,8 @@ let package = Package(
         .testTarget(name: "HavenScreeningTests", dependencies: ["HavenScreening", "HavenJSON", "HavenWire"]),
         .testTarget(name: "HavenReportingTests", dependencies: ["HavenReporting"]),
         .testTarget(name: "HavenLiveTests", dependencies: [
-            "HavenLocking", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", "HavenScreeningProto", "HavenTLS", protobuf, grdb,
+            "HavenLocking", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", "HavenScreeningProto", "HavenReferralsProto", "HavenTLS",
+            protobuf, grdb,
         ]),
     ],
     swiftLanguageModes: [.v6]

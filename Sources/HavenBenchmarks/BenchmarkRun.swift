@@ -104,15 +104,11 @@ public enum FigureGroup: String, CaseIterable, Sendable {
 /// A baseline server process (echo, ttrpc) for the length of a figure.
 final class HelperProcess {
     let socket: String
-    let process = Process()
+    let process: ChildProcess
 
     init(executable: String, socket: String, arguments: [String]) throws {
         self.socket = socket
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = [socket] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.standardError
-        try process.run()
+        process = try ChildProcess(executable, [socket] + arguments, stdout: .null, stderr: .inherit)
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
             if Self.accepts(socket) { return }
@@ -136,12 +132,8 @@ final class HelperProcess {
         }
     }
 
-    /// SIGTERM, then SIGKILL after a second. (Foundation's waitUntilExit
-    /// can hang when called from a concurrency thread, so this polls.)
+    /// SIGTERM, then SIGKILL after a second.
     func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        for _ in 0..<100 where process.isRunning { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.stop()
     }
 }

@@ -85,14 +85,9 @@ import Testing
         // Follow: new events only; a concern logged now arrives.
         let scratch = TemporaryDirectory(prefix: "haven-events")
         let outPath = scratch.file("out")
-        FileManager.default.createFile(atPath: outPath, contents: nil)
-        let follower = Process()
-        follower.executableURL = URL(fileURLWithPath: events)
-        follower.arguments = ["--socket", daemon.socketPath, "--count", "1", "--type", "concern.created"]
-        follower.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-        follower.standardError = follower.standardOutput
-        try follower.run()
-        defer { if follower.isRunning { follower.terminate() } }
+        let follower = try ChildProcess(events, ["--socket", daemon.socketPath, "--count", "1", "--type", "concern.created"],
+                                        stdout: .file(outPath), stderr: .file(outPath))
+        defer { follower.stop() }
         let student = "demo-RMS-S1000"
         let deadline = ContinuousClock.now.advanced(by: .seconds(30))
         while follower.isRunning && ContinuousClock.now < deadline {

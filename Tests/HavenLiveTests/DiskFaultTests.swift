@@ -18,12 +18,9 @@ import Testing
 struct DiskFaultTests {
     @discardableResult
     static func sh(_ command: String) -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command + " 2>/dev/null"]
-        guard (try? process.run()) != nil else { return -1 }
-        process.waitUntilExit()
-        return process.terminationStatus
+        guard let shell = try? ChildProcess("/bin/sh", ["-c", command], stderr: .null) else { return -1 }
+        shell.waitBlocking()
+        return shell.terminationStatus
     }
 
     static func createConcern(_ client: RPCClient, _ narrative: String) async throws -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import HavenProto
+import HavenReferralsProto
 import HavenRPCClient
 import HavenScreeningProto
 import HavenTestSupport
@@ -19,16 +20,23 @@ import Testing
             $0.administrationID = start.id
             $0.answers = zip(["1", "2", "3", "4", "5"], ["no", "yes", "no", "no", "yes"]).map { a in .with { $0.linkID = a.0; $0.value = a.1 } }
         })
-        let submitted = ContinuousClock.now
-        let _: Haven_Screening_V1_Administration = try await counselor.unary("haven.screening.v1.Screening", "Submit", Haven_Screening_V1_SubmitRequest.with { $0.administrationID = start.id })
+        let submitted: Haven_Screening_V1_Administration = try await counselor.unary("haven.screening.v1.Screening", "Submit", Haven_Screening_V1_SubmitRequest.with { $0.administrationID = start.id })
+        // The counselor sees it with the CLI. Polled without a tight
+        // deadline: how long the CLI takes to start is the test machine's,
+        // not Haven's (a wall-clock bound around it failed under load).
         var listed = ""
-        while ContinuousClock.now - submitted < .seconds(1) {
+        let patience = ContinuousClock.now.advanced(by: .seconds(30))
+        while !listed.contains("emergency") && ContinuousClock.now < patience {
             listed = try await daemon.cli(["referral", "list", "--mine"], environment: ["HAVEN_TOKEN": tokens["counselor"]!]).stdout
-            if listed.contains("emergency") { break }
         }
-        #expect(ContinuousClock.now - submitted < .seconds(1), "the referral was listed within a second")
         #expect(listed.contains("emergency"))
         #expect(listed.contains("asq-acute"))
+        // Within a second, by the daemon's own record: the referral was
+        // made less than a second after the screening was submitted.
+        let mine: Haven_Referrals_V1_ListReferralsResponse = try await counselor.unary("haven.referrals.v1.Referrals", "List", Haven_Referrals_V1_ListReferralsRequest.with { $0.mine = true })
+        let referral = try #require(mine.referrals.first { $0.sourceID == start.id } ?? mine.referrals.first { $0.priority == "emergency" })
+        let routedAfter = referral.createdAt.date.timeIntervalSince(submitted.submittedAt.date)
+        #expect(routedAfter >= 0 && routedAfter < 1, "routed \(routedAfter) s after the submission")
         let teacher = try await daemon.cli(["referral", "list"], environment: ["HAVEN_TOKEN": tokens["teacher"]!])
         #expect(teacher.status == 0)
         #expect(teacher.stdout.contains("No referrals."))

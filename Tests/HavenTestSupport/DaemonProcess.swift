@@ -10,7 +10,7 @@ public final class DaemonProcess: @unchecked Sendable {
     public let socketPath: String
     public let dataDirectory: String
     public let logPath: String
-    public private(set) var process: Process?
+    public private(set) var process: ChildProcess?
     public let extraArguments: [String]
 
     public init(arguments: [String] = [], directory: TemporaryDirectory = TemporaryDirectory(prefix: "havend")) {
@@ -28,19 +28,9 @@ public final class DaemonProcess: @unchecked Sendable {
     /// Starts havend and waits until its socket answers.
     @discardableResult
     public func start(timeout: Duration = .seconds(30), pollInterval: Duration = .milliseconds(20)) async throws -> DaemonProcess {
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-        log.seekToEndOfFile()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Binaries.havend)
-        process.arguments = arguments
-        process.standardOutput = log
-        process.standardError = log
-        process.standardInput = FileHandle.nullDevice
         var environment = ProcessInfo.processInfo.environment
         environment["XDG_CONFIG_HOME"] = directory.file("xdg-config")
-        process.environment = environment
-        try process.run()
+        let process = try ChildProcess(Binaries.havend, arguments, environment: environment, stdout: .file(logPath), stderr: .file(logPath))
         self.process = process
         let deadline = ContinuousClock.now.advanced(by: timeout)
         while ContinuousClock.now < deadline {
@@ -61,20 +51,17 @@ public final class DaemonProcess: @unchecked Sendable {
         (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
     }
 
-    public var pid: Int32 { process?.processIdentifier ?? 0 }
+    public var pid: Int32 { process?.pid ?? 0 }
 
-    /// Sends a signal and waits for the process to exit; returns its status.
+    /// Sends a signal and waits for the process to exit; returns its status
+    /// (the exit status, or the signal's number).
     @discardableResult
     public func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) async throws -> Int32 {
-        guard let process, process.isRunning else { return process?.terminationStatus ?? 0 }
-        kill(process.processIdentifier, signal)
-        let deadline = ContinuousClock.now.advanced(by: timeout)
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                kill(process.processIdentifier, SIGKILL)
-                throw TestFailure("havend did not exit within \(timeout) of signal \(signal)")
-            }
-            try await Task.sleep(for: .milliseconds(10))
+        guard let process else { return 0 }
+        process.signal(signal)
+        guard try await process.wait(timeout: timeout) != nil else {
+            process.signal(SIGKILL)
+            throw TestFailure("havend did not exit within \(timeout) of signal \(signal)")
         }
         return process.terminationStatus
     }
@@ -92,7 +79,6 @@ public final class DaemonProcess: @unchecked Sendable {
         return try await run(Binaries.haven, arguments, environment: env, stdin: stdin)
     }
 
-    deinit {
-        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
+    // A havend still running when its DaemonProcess goes is killed and
+    // reaped by its ChildProcess.
 }

@@ -8,37 +8,25 @@ public struct CommandResult: Sendable {
 }
 
 /// Runs a program and collects its output. Output goes to files, not pipes,
-/// so a chatty program can never block on a full pipe.
+/// so a chatty program can never block on a full pipe; the child opens them
+/// itself, so the caller is left holding nothing.
 public func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil, stdin: String? = nil, timeout: Duration = .seconds(60)) async throws -> CommandResult {
     let scratch = TemporaryDirectory(prefix: "haven-run")
     let outPath = scratch.file("out")
     let errPath = scratch.file("err")
-    FileManager.default.createFile(atPath: outPath, contents: nil)
-    FileManager.default.createFile(atPath: errPath, contents: nil)
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let environment { process.environment = environment }
-    process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
-    process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+    var input = ChildProcess.Stream.null
     if let stdin {
         let inPath = scratch.file("in")
         try stdin.write(toFile: inPath, atomically: true, encoding: .utf8)
-        process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: inPath))
-    } else {
-        process.standardInput = FileHandle.nullDevice
+        input = .file(inPath)
     }
-    try process.run()
-    let deadline = ContinuousClock.now.advanced(by: timeout)
-    while process.isRunning {
-        if ContinuousClock.now > deadline {
-            process.terminate()
-            throw TestFailure("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
-        }
-        try await Task.sleep(for: .milliseconds(10))
+    let child = try ChildProcess(executable, arguments, environment: environment, stdin: input, stdout: .file(outPath), stderr: .file(errPath))
+    guard try await child.wait(timeout: timeout) != nil else {
+        child.stop()
+        throw TestFailure("\(executable) \(arguments.joined(separator: " ")) did not finish within \(timeout)")
     }
     return CommandResult(
-        status: process.terminationStatus,
+        status: child.terminationStatus,
         stdout: (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "",
         stderr: (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? "")
 }
