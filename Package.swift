@@ -69,6 +69,10 @@ let package = Package(
         // sanitizers understand (Synchronization.Mutex's futex they do not).
         .target(name: "HavenLocking"),
 
+        // ChildProcess: programs started with posix_spawn (the referral
+        // notify command, and every program the tests and benchmark start).
+        .target(name: "HavenProcess", dependencies: ["HavenLocking"]),
+
         // Descriptor-driven JSON <-> protobuf transcoding for generic callers.
         .target(name: "HavenReflection", dependencies: ["HavenJSON", protobuf]),
 
@@ -109,7 +113,8 @@ let package = Package(
         ], path: "Plugins/Screening/Sources", resources: [.copy("BuiltinInstruments")]),
         .target(name: "HavenReferralsProto", dependencies: ["HavenProto", protobuf], path: "Plugins/Referrals/Proto"),
         .target(name: "HavenReferrals", dependencies: [
-            "HavenLocking", "HavenPluginAPI", "HavenReferralsProto", "HavenConfig", "HavenJSON", "HavenWire", "HavenStorage", grdb, protobuf, logging,
+            "HavenLocking", "HavenPluginAPI", "HavenReferralsProto", "HavenConfig", "HavenJSON", "HavenProcess", "HavenWire", "HavenStorage",
+            grdb, protobuf, logging,
         ], path: "Plugins/Referrals/Sources"),
         .target(name: "HavenReportingProto", dependencies: ["HavenProto", protobuf], path: "Plugins/Reporting/Proto"),
         .target(name: "HavenReporting", dependencies: [
@@ -136,7 +141,7 @@ let package = Package(
         // The benchmark: havend against a C echo floor, containerd's ttrpc and
         // plain SQLite, each baseline measured in the same run (Docs/performance.md).
         .target(name: "HavenBenchmarks", dependencies: [
-            "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenStorage", "HavenReportingProto", grdb, protobuf, logging,
+            "HavenTestSupport", "HavenProcess", "HavenRPCClient", "HavenProto", "HavenStorage", "HavenReportingProto", grdb, protobuf, logging,
         ]),
         .executableTarget(name: "haven-bench", dependencies: ["HavenBenchmarks", argumentParser, logging]),
 
@@ -148,7 +153,7 @@ let package = Package(
             protobuf, .product(name: "NIOEmbedded", package: "swift-nio"),
         ] + nio),
 
-        .target(name: "HavenTestSupport", dependencies: ["HavenLocking", "HavenRPCClient", "HavenProto", "HavenWire", "HavenPluginAPI"], path: "Tests/HavenTestSupport"),
+        .target(name: "HavenTestSupport", dependencies: ["HavenLocking", "HavenProcess", "HavenRPCClient", "HavenProto", "HavenWire", "HavenPluginAPI"], path: "Tests/HavenTestSupport"),
 
         .testTarget(name: "HavenWireTests", dependencies: [
             "HavenWire", "HavenProto", .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -171,7 +176,7 @@ let package = Package(
         .testTarget(name: "HavenScreeningTests", dependencies: ["HavenScreening", "HavenJSON", "HavenWire"]),
         .testTarget(name: "HavenReportingTests", dependencies: ["HavenReporting"]),
         .testTarget(name: "HavenLiveTests", dependencies: [
-            "HavenLocking", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", "HavenScreeningProto", "HavenReferralsProto", "HavenTLS",
+            "HavenLocking", "HavenProcess", "HavenTestSupport", "HavenRPCClient", "HavenProto", "HavenWire", "HavenScreeningProto", "HavenReferralsProto", "HavenTLS",
             protobuf, grdb,
         ]),
     ],

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import HavenProcess
 import HavenLocking
 import HavenTestSupport
 import Testing
@@ -21,9 +22,13 @@ import Testing
     }
 
     @Test func aDescriptorTheParentLeftOpenDoesNotReachTheChild() async throws {
-        var ends: [Int32] = [0, 0]
-        #expect(pipe(&ends) == 0)  // no close-on-exec
-        defer { close(ends[0]); close(ends[1]) }
+        var pair: [Int32] = [0, 0]
+        #expect(pipe(&pair) == 0)  // no close-on-exec
+        // Moved up out of the way: `ls` opens its own directory as the
+        // lowest free descriptor, which a low pipe end might have been.
+        let ends = pair.map { fcntl($0, F_DUPFD, 100) }
+        for end in pair { close(end) }
+        defer { for end in ends { close(end) } }
         let directory = TemporaryDirectory(prefix: "child")
         let output = directory.file("out")
         let child = try ChildProcess("/bin/sh", ["-c", "ls /proc/self/fd"], stdout: .file(output))
@@ -52,6 +57,19 @@ import Testing
     }
 
     @Test func aProgramThatIsNotThereIsAnErrorThatNamesIt() {
-        #expect(throws: TestFailure.self) { try ChildProcess("/nonexistent/haven-tool", []) }
+        let error = #expect(throws: ChildProcessError.self) { try ChildProcess("/nonexistent/haven-tool", []) }
+        #expect(error?.description.contains("/nonexistent/haven-tool") == true)
+    }
+
+    @Test func anotherThreadCanSignalAChildWhileOneWaitsForIt() async throws {
+        let child = try ChildProcess("/bin/sleep", ["30"])
+        let waited = Locked<ChildProcess.Termination?>(nil)
+        let waiter = Thread { let ended = child.waitBlocking(); waited.withLock { $0 = ended } }
+        waiter.start()
+        try await Task.sleep(for: .milliseconds(50))
+        child.signal(SIGTERM)  // must not wait behind waitBlocking
+        let deadline = ContinuousClock.now.advanced(by: .seconds(10))
+        while waited.withLock({ $0 }) == nil && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        #expect(waited.withLock { $0 } == .signalled(SIGTERM))
     }
 }

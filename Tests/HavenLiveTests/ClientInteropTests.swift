@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import HavenProcess
 import HavenTestSupport
 import Testing
 

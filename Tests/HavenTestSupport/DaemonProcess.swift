@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Foundation
+import HavenProcess
 import HavenRPCClient
 
 /// A real havend process in a temporary directory, for live tests.

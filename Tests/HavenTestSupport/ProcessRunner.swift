@@ -1,4 +1,5 @@
 import Foundation
+import HavenProcess
 
 /// The result of running a command to completion.
 public struct CommandResult: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import HavenProcess
 import GRDB
 import HavenPluginAPI
 import HavenStorage
@@ -292,30 +293,46 @@ final class ReferralEngine: Sendable {
 
 /// Runs the school's configured local command for urgent and emergency
 /// notifications. The daemon itself never opens a network connection; the
-/// command receives ids and codes (never narrative) in its environment.
+/// command receives ids and codes (never narrative) in its environment, and
+/// none of the daemon's descriptors (ChildProcess closes them).
 struct LocalCommandNotifier: Sendable {
     let command: String?
     let logger: Logger
 
+    /// A command still running after this long is stopped, so that a hung
+    /// one cannot pile up a process per notification.
+    static let patience: Duration = .seconds(300)
+
     func send(_ notifications: [ReferralEngine.Notification]) {
         guard let command, !notifications.isEmpty else { return }
         for n in notifications where ["urgent", "emergency"].contains(n.priority) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: command)
             var environment = ProcessInfo.processInfo.environment
             environment["HAVEN_NOTIFICATION"] = n.kind
             environment["HAVEN_REFERRAL_ID"] = n.referralID
             environment["HAVEN_STUDENT_ID"] = n.studentID
             environment["HAVEN_PRIORITY"] = n.priority
             environment["HAVEN_STAFF_IDS"] = n.staffIDs.joined(separator: ",")
-            process.environment = environment
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+            let metadata: Logger.Metadata = ["command": "\(command)", "referral": "\(n.referralID)", "notification": "\(n.kind)"]
+            let child: ChildProcess
             do {
-                try process.run()
+                child = try ChildProcess(command, [], environment: environment, stdin: .null, stdout: .null, stderr: .null)
             } catch {
-                logger.error("the notify command could not run", metadata: ["command": "\(command)", "error": "\(error)"])
+                logger.error("the notify command could not run", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                continue
+            }
+            // Waited for off the caller's path: routing does not wait on the
+            // command, but its end is reaped and a failure is logged.
+            Task.detached { [logger] in
+                let ended = try? await child.wait(timeout: Self.patience)
+                switch ended {
+                case .exited(0)?:
+                    logger.debug("the notify command ran", metadata: metadata)
+                case let ended?:
+                    logger.error("the notify command failed", metadata: metadata.merging(["ended": "\(ended)"]) { $1 })
+                case nil:
+                    logger.error("the notify command did not finish in time and was stopped", metadata: metadata.merging(["after": "\(Self.patience)"]) { $1 })
+                    child.stop()
+                }
             }
         }
     }
