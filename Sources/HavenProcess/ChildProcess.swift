@@ -19,7 +19,7 @@ import HavenLocking
 /// starts with no descriptor of the parent's but those three, with no
 /// blocked signals and every signal's default action, in the parent's
 /// process group (so a signal to the group, as `timeout` sends, reaches it
-/// too). It is reaped by `isRunning`, `ended` or a wait; one still running
+/// too). It is reaped by `isRunning` or a wait; one still running
 /// when its `ChildProcess` is freed is killed and reaped.
 public final class ChildProcess: Sendable {
     /// Where one of the child's standard streams comes from or goes.
@@ -43,7 +43,6 @@ public final class ChildProcess: Sendable {
     }
 
     public let pid: pid_t
-    public let executable: String
     private let termination = Locked<Termination?>(nil)
 
     /// Starts `executable` (a full path) with `arguments`; `environment` is
@@ -52,7 +51,6 @@ public final class ChildProcess: Sendable {
         _ executable: String, _ arguments: [String], environment: [String: String]? = nil,
         stdin: Stream = .null, stdout: Stream = .inherit, stderr: Stream = .inherit
     ) throws {
-        self.executable = executable
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -98,9 +96,6 @@ public final class ChildProcess: Sendable {
     /// Whether the child still runs; reaps it if it has ended.
     public var isRunning: Bool { reap() == nil }
 
-    /// How the child ended; nil while it runs.
-    public var ended: Termination? { reap() }
-
     /// As Foundation's `Process` reports it: the exit status, or the number
     /// of the signal that ended the child; -1 while it runs or if unknown.
     public var terminationStatus: Int32 {
@@ -129,24 +124,30 @@ public final class ChildProcess: Sendable {
         }
     }
 
-    /// Blocks the calling thread until the child ends. Polls (a millisecond
-    /// apart) rather than blocking in `waitpid`, so that another thread can
-    /// still signal the child meanwhile.
+    /// Blocks the calling thread until the child ends.
     @discardableResult
     public func waitBlocking() -> Termination {
-        while true {
-            if let ended = reap() { return ended }
-            usleep(1_000)
-        }
+        waitBlocking(until: nil)!
     }
 
     /// SIGTERM, then SIGKILL once `grace` has passed; blocks until the end.
     public func stop(grace: Duration = .seconds(1)) {
         signal(SIGTERM)
-        let deadline = ContinuousClock.now.advanced(by: grace)
-        while isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        signal(SIGKILL)
-        waitBlocking()
+        if waitBlocking(until: ContinuousClock.now.advanced(by: grace)) == nil {
+            signal(SIGKILL)
+            waitBlocking()
+        }
+    }
+
+    /// Polls (a millisecond apart) rather than blocking in `waitpid`, so
+    /// that another thread can still signal the child meanwhile; nil when
+    /// `deadline` passes first.
+    private func waitBlocking(until deadline: ContinuousClock.Instant?) -> Termination? {
+        while true {
+            if let ended = reap() { return ended }
+            if let deadline, ContinuousClock.now > deadline { return nil }
+            usleep(1_000)
+        }
     }
 
     deinit {

@@ -71,11 +71,11 @@ import Testing
         #expect(!referral.isEmpty)
         try await daemon.stop(signal: SIGKILL)
         try await Task.sleep(for: .seconds(4))   // the deadline passes while it is down
-        let restarted = ContinuousClock.now
         let restartedAt = Date()
         try await daemon.start()
         var escalated = false
-        while ContinuousClock.now - restarted < .seconds(30), !escalated {
+        let patience = ContinuousClock.now.advanced(by: .seconds(30))
+        while ContinuousClock.now < patience, !escalated {
             let shown = try await daemon.cli(["referral", "show", referral, "--output", "json"], environment: ["HAVEN_TOKEN": tokens["lead"]!])
             if shown.status == 0, let r = try? JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any],
                (r["history"] as? [[String: Any]])?.contains(where: { $0["kind"] as? String == "escalated" }) == true {
@@ -118,11 +118,14 @@ import Testing
         while !FileManager.default.fileExists(atPath: received) && ContinuousClock.now < patience { try await Task.sleep(for: .milliseconds(20)) }
         let seen = try String(contentsOfFile: received, encoding: .utf8)
         #expect(seen.contains("HAVEN_PRIORITY=emergency"))
-        #expect(seen.contains("HAVEN_STUDENT_ID=0"))  // Haven's own id (UUIDv7), not a name
         #expect(seen.contains("HAVEN_NOTIFICATION=referral.created"), "\(seen)")
-        let referralID = seen.split(separator: "\n").first { $0.hasPrefix("HAVEN_REFERRAL_ID=") }?.dropFirst("HAVEN_REFERRAL_ID=".count)
-        let mine = try await daemon.cli(["referral", "list", "--mine"], environment: ["HAVEN_TOKEN": tokens["counselor"]!])
-        #expect(referralID.map { !$0.isEmpty && mine.stdout.contains($0) } == true, "\(seen)\n\(mine.stdout)")
+        // The ids are the referral's and its student's (Haven's own ids, not names).
+        let counselor = try await daemon.client(metadata: [("authorization", "Bearer \(tokens["counselor"]!)")])
+        let mine: Haven_Referrals_V1_ListReferralsResponse = try await counselor.unary("haven.referrals.v1.Referrals", "List", Haven_Referrals_V1_ListReferralsRequest.with { $0.mine = true })
+        await counselor.close()
+        let referral = try #require(mine.referrals.first, "the counselor received no referral")
+        #expect(seen.contains("HAVEN_REFERRAL_ID=\(referral.id)\n"), "\(seen)")
+        #expect(seen.contains("HAVEN_STUDENT_ID=\(referral.studentID)\n"), "\(seen)")
         #expect(!seen.contains("goodbye"), "the narrative reached the command")
         #expect(!seen.contains("socket:") && !seen.contains("haven.sqlite"), "the command holds the daemon's files:\n\(seen)")
         try await daemon.stop()
