@@ -78,6 +78,12 @@ public final class DurableWriter: Sendable {
     /// Past this many frames (16 MiB of 4 KiB pages) the writer makes sure
     /// the WAL starts again from its beginning (`restartWALIfLong`).
     public static let walRestartFrames = 4096
+    /// Past this many the writer waits for a checkpoint running elsewhere
+    /// rather than commit another batch: the WAL's bound, whatever the disk.
+    public static let walCeilingFrames = 2 * walRestartFrames
+    /// The longest the writer waits for that checkpoint before it logs and
+    /// commits anyway (a stuck disk must not stop every write).
+    static let walCeilingPatience: Duration = .seconds(30)
 
     init(pool: DatabasePool, logger: Logger) {
         self.pool = pool
@@ -246,16 +252,37 @@ public final class DurableWriter: Sendable {
     /// transaction writes from the start of the file, over pages already in
     /// the page cache. A reader still using the old frames only delays this
     /// to a later batch.
+    ///
+    /// When the background checkpoint holds the checkpoint lock, the writer
+    /// goes on and tries after the next batch — up to `walCeilingFrames`.
+    /// Past that it waits for the lock: on a slow disk a background copy
+    /// can outlast several batches (CI saw the WAL reach 37 MiB that way),
+    /// and a bound that holds only on fast disks is no bound. Waiting here
+    /// holds back the next batch, as SQLite's own automatic checkpoint would.
     private func restartWALIfLong() {
-        guard walFrames.value >= Self.walRestartFrames else { return }
+        let frames = walFrames.value
+        guard frames >= Self.walRestartFrames else { return }
+        let mustWait = frames >= Self.walCeilingFrames
+        let clock = ContinuousClock()
+        let giveUp = clock.now + Self.walCeilingPatience
         do {
             try pool.writeWithoutTransaction { db in
-                var logFrames: Int32 = 0
-                var copied: Int32 = 0
-                let code = sqlite3_wal_checkpoint_v2(db.sqliteConnection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
-                // Busy: the background checkpoint is running; next batch.
-                guard code == SQLITE_OK || code == SQLITE_BUSY else {
-                    throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                while true {
+                    var logFrames: Int32 = 0
+                    var copied: Int32 = 0
+                    let code = sqlite3_wal_checkpoint_v2(db.sqliteConnection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
+                    if code == SQLITE_OK { return }
+                    guard code == SQLITE_BUSY else {
+                        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                    }
+                    // Busy: another checkpoint is running. Below the ceiling,
+                    // the next batch tries again; at it, wait for that one.
+                    guard mustWait else { return }
+                    guard clock.now < giveUp else {
+                        logger.warning("the WAL is past its ceiling and another checkpoint has held the lock too long; committing anyway", metadata: ["frames": "\(frames)"])
+                        return
+                    }
+                    usleep(2_000)
                 }
             }
         } catch {
