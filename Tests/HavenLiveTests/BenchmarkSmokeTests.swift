@@ -39,7 +39,7 @@ import Testing
             "Health round trip p50 vs echo", "Health round trip p99 vs echo",
             "Health throughput, 64 in flight on 4 connections",
             "durable concern creation, 64 concurrent writers",
-            "student timeline read p99 (Timeline/Get)",
+            "student timeline read p99 (Timeline/Get)", "student timeline read p99, against an audited query",
             "concerns report (Reports/Run, JSON)", "screening report (Reports/Run, JSON)",
             "referrals report (Reports/Run, JSON)", "caseload report (Reports/Run, JSON)",
         ]
