@@ -178,7 +178,7 @@ import Testing
         let dir = TemporaryDirectory()
         let db = try open(dir)
         let held = dir.file("held")
-        let holder = try ChildProcess("/usr/bin/python3", ["-c", """
+        let holder = try ChildProcess("/usr/bin/env", ["python3", "-c", """
             import fcntl, os, sys, time
             fd = os.open(sys.argv[1], os.O_RDWR)
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 121)
