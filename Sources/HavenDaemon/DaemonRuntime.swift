@@ -178,6 +178,9 @@ public struct RunningDaemon: Sendable {
     /// removes the socket.
     public func stop() async {
         logger.notice("havend is shutting down")
+        // Calls still being drained may wait on the writer; a writer waiting
+        // at the WAL's ceiling must not hold them, or the stop, back.
+        database.writer.stopWaiting()
         await core.syncAgent.stop()
         await server.shutdownGracefully()
         delivery.cancel()

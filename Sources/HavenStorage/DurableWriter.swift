@@ -79,11 +79,22 @@ public final class DurableWriter: Sendable {
     /// the WAL starts again from its beginning (`restartWALIfLong`).
     public static let walRestartFrames = 4096
     /// Past this many the writer waits for a checkpoint running elsewhere
-    /// rather than commit another batch: the WAL's bound, whatever the disk.
+    /// rather than commit another batch: the WAL's bound on a slow disk.
     public static let walCeilingFrames = 2 * walRestartFrames
     /// The longest the writer waits for that checkpoint before it logs and
-    /// commits anyway (a stuck disk must not stop every write).
-    static let walCeilingPatience: Duration = .seconds(30)
+    /// commits anyway (a stuck disk or a frozen tool holding the lock must
+    /// not stop every write). Well inside a service manager's stop timeout
+    /// (30 s in Docs/operations.md) after the 10 s drain of calls.
+    static let walCeilingPatience: Duration = .seconds(10)
+    /// `walCeilingPatience` in milliseconds; tests shorten it.
+    let ceilingPatienceMilliseconds = Atomic<Int64>(walCeilingPatience.components.seconds * 1000)
+    /// Touched only on `queue`: set when a wait at the ceiling ran out, so
+    /// later batches do not each wait again; cleared by the writer's next
+    /// checkpoint that gets the lock.
+    private nonisolated(unsafe) var gaveUpAtCeiling = false
+    /// Set by `stopWaiting` (the database is closing): a wait at the ceiling
+    /// ends at once, so shutdown never queues behind it.
+    private let closing = Atomic<Bool>(false)
 
     init(pool: DatabasePool, logger: Logger) {
         self.pool = pool
@@ -256,38 +267,51 @@ public final class DurableWriter: Sendable {
     /// When the background checkpoint holds the checkpoint lock, the writer
     /// goes on and tries after the next batch — up to `walCeilingFrames`.
     /// Past that it waits for the lock: on a slow disk a background copy
-    /// can outlast several batches (CI saw the WAL reach 37 MiB that way),
-    /// and a bound that holds only on fast disks is no bound. Waiting here
-    /// holds back the next batch, as SQLite's own automatic checkpoint would.
+    /// can outlast several batches (CI saw the WAL reach 37 MiB that way).
+    /// Waiting holds back the next batch; its callers were answered before.
+    /// A wait that runs out (`walCeilingPatience`) is logged once, and the
+    /// writer then goes on without waiting until one of its checkpoints gets
+    /// the lock again, so a lock held for good costs one wait, not one per
+    /// batch.
     private func restartWALIfLong() {
         let frames = walFrames.value
         guard frames >= Self.walRestartFrames else { return }
-        let mustWait = frames >= Self.walCeilingFrames
+        let mustWait = frames >= Self.walCeilingFrames && !gaveUpAtCeiling
         let clock = ContinuousClock()
-        let giveUp = clock.now + Self.walCeilingPatience
+        let giveUp = clock.now + .milliseconds(ceilingPatienceMilliseconds.load(ordering: .relaxed))
         do {
-            try pool.writeWithoutTransaction { db in
+            let gotTheLock = try pool.writeWithoutTransaction { db -> Bool in
                 while true {
                     var logFrames: Int32 = 0
                     var copied: Int32 = 0
                     let code = sqlite3_wal_checkpoint_v2(db.sqliteConnection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
-                    if code == SQLITE_OK { return }
+                    if code == SQLITE_OK { return true }
                     guard code == SQLITE_BUSY else {
                         throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
                     }
                     // Busy: another checkpoint is running. Below the ceiling,
                     // the next batch tries again; at it, wait for that one.
-                    guard mustWait else { return }
-                    guard clock.now < giveUp else {
-                        logger.warning("the WAL is past its ceiling and another checkpoint has held the lock too long; committing anyway", metadata: ["frames": "\(frames)"])
-                        return
-                    }
+                    guard mustWait, !self.closing.load(ordering: .relaxed), clock.now < giveUp else { return false }
                     usleep(2_000)
                 }
+            }
+            if gotTheLock, gaveUpAtCeiling {
+                gaveUpAtCeiling = false
+                logger.notice("the writer's WAL checkpoint got the lock again", metadata: ["frames": "\(frames)"])
+            } else if !gotTheLock, mustWait, !closing.load(ordering: .relaxed) {
+                gaveUpAtCeiling = true
+                logger.warning("the WAL is past its ceiling and another checkpoint has held the lock too long; committing without waiting until the writer's checkpoint gets it", metadata: ["frames": "\(frames)"])
             }
         } catch {
             logger.warning("could not checkpoint the WAL from the writer; the background checkpoint goes on", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Ends a wait at the WAL's ceiling now and skips later ones: the
+    /// database is closing, and neither the drain of calls nor the close
+    /// must queue behind the wait.
+    public func stopWaiting() {
+        closing.store(true, ordering: .relaxed)
     }
 
     /// Syncs deferred commits that no full commit has synced since.

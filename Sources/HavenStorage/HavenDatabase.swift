@@ -162,6 +162,7 @@ public final class HavenDatabase: Sendable {
     /// clean (the next open may then skip its integrity check).
     public func close() throws {
         checkpointer.withLock { $0?.stop(); $0 = nil }
+        writer.stopWaiting()
         let checkpointed = (try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }) != nil
         try pool.close()
         if checkpointed { CleanShutdownMarker.write(databasePath: path) }

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import HavenLocking
 import HavenProcess
-import HavenStorage
+@testable import HavenStorage
 import HavenTestSupport
 import Logging
 import Testing
@@ -127,11 +127,11 @@ import Testing
 @Suite struct DurableWriterTests {
     let logger = Logger(label: "test")
 
-    func open(_ dir: TemporaryDirectory) throws -> HavenDatabase {
+    func open(_ dir: TemporaryDirectory, logger: Logger? = nil) throws -> HavenDatabase {
         let set = MigrationSet(namespace: "core", migrations: [
             Migration("0001") { db in try db.execute(sql: "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)") },
         ])
-        return try HavenDatabase.open(path: dir.file("h.sqlite"), migrations: [set], knownMigrations: Set(set.identifiers), logger: logger)
+        return try HavenDatabase.open(path: dir.file("h.sqlite"), migrations: [set], knownMigrations: Set(set.identifiers), logger: logger ?? self.logger)
     }
 
     @Test func concurrentWritesAreAllCommitted() async throws {
@@ -172,40 +172,78 @@ import Testing
     /// A checkpoint that outlasts many batches (a slow disk, or another
     /// process's checkpoint) holds the checkpoint lock; the writer stops at
     /// the ceiling and waits for it, and every write still commits after.
-    /// Here another process holds SQLite's checkpoint lock (byte 121 of the
-    /// -shm file) until the writer has sat at the ceiling for a second.
+    /// Here another process holds the lock until the writer has sat at the
+    /// ceiling for a second.
     @Test func theWALStaysBoundedWhileAnotherCheckpointHoldsTheLock() async throws {
-        let dir = TemporaryDirectory()
-        let db = try open(dir)
-        let held = dir.file("held")
-        let holder = try ChildProcess("/usr/bin/env", ["python3", "-c", """
-            import fcntl, os, sys, time
-            fd = os.open(sys.argv[1], os.O_RDWR)
-            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 121)
-            open(sys.argv[2], "w").close()
-            time.sleep(600)
-            """, dir.file("h.sqlite-shm"), held], stdout: .null, stderr: .inherit)
-        defer { holder.stop() }
-        let clock = ContinuousClock()
-        let patience = clock.now + .seconds(30)
-        while !FileManager.default.fileExists(atPath: held) {
-            try #require(holder.isRunning, "the lock holder ended before taking the lock")
-            try #require(clock.now < patience, "the lock holder never took the lock")
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        // Let go of the lock a second after the WAL reaches the ceiling.
-        let releaser = Task {
-            let ceiling = DurableWriter.walCeilingFrames * Self.frameBytes
-            while Self.walSize(dir) < ceiling, !Task.isCancelled { try await Task.sleep(for: .milliseconds(10)) }
-            try await Task.sleep(for: .seconds(1))
-            holder.stop()
-        }
-        let largestWAL = try await Self.writeSustained(db, dir)
-        releaser.cancel()
+        let (dir, _, db, holder) = try await openWithTheLockHeld()
+        defer { holder.release() }
+        let largestWAL = try await Self.writeSustained(db, dir, atTheCeiling: .seconds(1)) { holder.release() }
         #expect(largestWAL >= DurableWriter.walCeilingFrames * Self.frameBytes, "the writes reached the ceiling while the lock was held")
         #expect(largestWAL < Self.walBound, "the WAL reached \(largestWAL / 1_048_576) MiB")
         #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == Self.sustainedWrites)
         try db.close()
+    }
+
+    /// A lock held for good (a frozen tool) costs one wait, not one per
+    /// batch: after the wait runs out the writer goes on without waiting,
+    /// says so once, and says so again when its checkpoint gets the lock.
+    @Test func aCheckpointLockHeldForGoodCostsOneWaitNotOnePerBatch() async throws {
+        let (dir, log, db, holder) = try await openWithTheLockHeld(patienceMilliseconds: 500)
+        defer { holder.release() }
+        // Some 45 batches past the ceiling: without the give-up remembered,
+        // each would wait half a second and say so.
+        _ = try await Self.writeSustained(db, dir)
+        #expect(log.count(containing: "past its ceiling") == 1)
+        holder.release()
+        // The background checkpoint may take the freed lock first (it has
+        // the whole WAL to copy): write until the writer's own gets it.
+        let clock = ContinuousClock()
+        let patience = clock.now + .seconds(60)
+        var after = 0
+        while log.count(containing: "got the lock again") == 0, clock.now < patience {
+            after += 1
+            try await db.writer.write { [after] db in try db.execute(sql: "INSERT INTO things (name) VALUES (?)", arguments: ["after \(after)"]) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(log.count(containing: "got the lock again") == 1)
+        #expect(log.count(containing: "past its ceiling") == 1)
+        try db.close()
+    }
+
+    /// A daemon stopping while its writer waits at the ceiling ends the wait
+    /// at once: the writes waiting behind it commit, and nothing gives up.
+    @Test func stoppingEndsAWaitAtTheCeiling() async throws {
+        let (dir, log, db, holder) = try await openWithTheLockHeld(patienceMilliseconds: 600_000)
+        defer { holder.release() }
+        _ = try await Self.writeSustained(db, dir, atTheCeiling: .milliseconds(300)) { db.writer.stopWaiting() }
+        #expect(log.count(containing: "past its ceiling") == 0)
+        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == Self.sustainedWrites)
+        try db.close()
+    }
+
+    /// A new database whose writer waits `patienceMilliseconds` at the
+    /// ceiling, what it logs, and another process holding its checkpoint lock.
+    func openWithTheLockHeld(patienceMilliseconds: Int64? = nil) async throws
+        -> (TemporaryDirectory, RecordedLog, HavenDatabase, CheckpointLockHolder) {
+        let dir = TemporaryDirectory()
+        let log = RecordedLog()
+        let db = try open(dir, logger: log.logger)
+        if let patienceMilliseconds { db.writer.ceilingPatienceMilliseconds.store(patienceMilliseconds, ordering: .relaxed) }
+        return (dir, log, db, try await CheckpointLockHolder(dir))
+    }
+
+    /// `writeSustained`, and `delay` after the WAL first reaches the
+    /// ceiling, `action`.
+    static func writeSustained(
+        _ db: HavenDatabase, _ dir: TemporaryDirectory, atTheCeiling delay: Duration, _ action: @escaping @Sendable () -> Void
+    ) async throws -> Int {
+        let watcher = Task {
+            while walSize(dir) < DurableWriter.walCeilingFrames * frameBytes { try await Task.sleep(for: .milliseconds(10)) }
+            try await Task.sleep(for: delay)
+            action()
+        }
+        defer { watcher.cancel() }
+        return try await writeSustained(db, dir)
     }
 
     /// About 16 pages a write (the row and its unique index hold the text),
@@ -331,5 +369,61 @@ import Testing
         }
         #expect(returned.filter { $0.1 == nil }.count == 9)
         try db.close()
+    }
+}
+
+/// Another process holding SQLite's checkpoint lock on a database in `dir`:
+/// byte 121 of the -shm file (the unix VFS's lock bytes start at 120, and the
+/// checkpoint lock is the second). It waits for the lock (a checkpoint of
+/// the new file may hold it a moment) and exits if this process dies.
+final class CheckpointLockHolder: Sendable {
+    let process: ChildProcess
+
+    init(_ dir: TemporaryDirectory) async throws {
+        let held = dir.file("held")
+        process = try ChildProcess("/usr/bin/env", ["python3", "-c", """
+            import fcntl, os, sys, time
+            parent = os.getppid()
+            fd = os.open(sys.argv[1], os.O_RDWR)
+            fcntl.lockf(fd, fcntl.LOCK_EX, 1, 121)
+            open(sys.argv[2], "w").close()
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            """, dir.file("h.sqlite-shm"), held], stdout: .null, stderr: .inherit)
+        let clock = ContinuousClock()
+        let patience = clock.now + .seconds(60)
+        while !FileManager.default.fileExists(atPath: held) {
+            try #require(process.isRunning, "the lock holder ended before taking the lock")
+            try #require(clock.now < patience, "the lock holder never took the lock")
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    func release() { process.stop() }
+}
+
+/// Log messages kept for a test to count.
+final class RecordedLog: Sendable {
+    private let messages = Locked<[String]>([])
+
+    var logger: Logger {
+        Logger(label: "test") { _ in Handler(messages: self.messages) }
+    }
+
+    func count(containing text: String) -> Int {
+        messages.withLock { $0.filter { $0.contains(text) }.count }
+    }
+
+    struct Handler: LogHandler {
+        let messages: Locked<[String]>
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+            messages.withLock { $0.append(message.description) }
+        }
     }
 }
