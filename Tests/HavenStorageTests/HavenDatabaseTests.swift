@@ -177,10 +177,10 @@ import Testing
     @Test func theWALStaysBoundedWhileAnotherCheckpointHoldsTheLock() async throws {
         let (dir, _, db, holder) = try await openWithTheLockHeld()
         defer { holder.release() }
-        let largestWAL = try await Self.writeSustained(db, dir, atTheCeiling: .seconds(1)) { holder.release() }
+        let largestWAL = try await Self.writeSustained(db, dir, Self.pastTheCeilingWrites, atTheCeiling: .seconds(1)) { holder.release() }
         #expect(largestWAL >= DurableWriter.walCeilingFrames * Self.frameBytes, "the writes reached the ceiling while the lock was held")
         #expect(largestWAL < Self.walBound, "the WAL reached \(largestWAL / 1_048_576) MiB")
-        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == Self.sustainedWrites)
+        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == Self.pastTheCeilingWrites)
         try db.close()
     }
 
@@ -190,9 +190,9 @@ import Testing
     @Test func aCheckpointLockHeldForGoodCostsOneWaitNotOnePerBatch() async throws {
         let (dir, log, db, holder) = try await openWithTheLockHeld(patienceMilliseconds: 500)
         defer { holder.release() }
-        // Some 45 batches past the ceiling: without the give-up remembered,
+        // Some 15 batches past the ceiling: without the give-up remembered,
         // each would wait half a second and say so.
-        _ = try await Self.writeSustained(db, dir)
+        _ = try await Self.writeSustained(db, dir, Self.pastTheCeilingWrites)
         #expect(log.count(containing: "past its ceiling") == 1)
         holder.release()
         // The background checkpoint may take the freed lock first (it has
@@ -215,9 +215,9 @@ import Testing
     @Test func stoppingEndsAWaitAtTheCeiling() async throws {
         let (dir, log, db, holder) = try await openWithTheLockHeld(patienceMilliseconds: 600_000)
         defer { holder.release() }
-        _ = try await Self.writeSustained(db, dir, atTheCeiling: .milliseconds(300)) { db.writer.stopWaiting() }
+        _ = try await Self.writeSustained(db, dir, Self.pastTheCeilingWrites, atTheCeiling: .milliseconds(300)) { db.writer.stopWaiting() }
         #expect(log.count(containing: "past its ceiling") == 0)
-        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == Self.sustainedWrites)
+        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == Self.pastTheCeilingWrites)
         try db.close()
     }
 
@@ -235,7 +235,7 @@ import Testing
     /// `writeSustained`, and `delay` after the WAL first reaches the
     /// ceiling, `action`.
     static func writeSustained(
-        _ db: HavenDatabase, _ dir: TemporaryDirectory, atTheCeiling delay: Duration, _ action: @escaping @Sendable () -> Void
+        _ db: HavenDatabase, _ dir: TemporaryDirectory, _ count: Int, atTheCeiling delay: Duration, _ action: @escaping @Sendable () -> Void
     ) async throws -> Int {
         let watcher = Task {
             while walSize(dir) < DurableWriter.walCeilingFrames * frameBytes { try await Task.sleep(for: .milliseconds(10)) }
@@ -243,12 +243,16 @@ import Testing
             action()
         }
         defer { watcher.cancel() }
-        return try await writeSustained(db, dir)
+        return try await writeSustained(db, dir, count)
     }
 
     /// About 16 pages a write (the row and its unique index hold the text),
     /// some 200 MiB of WAL frames in all, written by 64 writers at once.
     static let sustainedWrites = 3_000
+    /// Enough to reach the ceiling (about 520 writes) and go well past it,
+    /// without making a few hundred MiB of disk traffic that would slow the
+    /// fsyncs of every other test running beside these.
+    static let pastTheCeilingWrites = 1_200
     static let writers = 64
     static let pagesPerWrite = 16
     /// A frame is a page and its 24-byte header.
@@ -258,9 +262,9 @@ import Testing
     /// writer's checkpoint the WAL holds every frame written.
     static let walBound = (DurableWriter.walCeilingFrames + 2 * writers * pagesPerWrite) * frameBytes
 
-    /// Writes `sustainedWrites` rows with `writers` always in flight; returns
+    /// Writes `count` rows with `writers` always in flight; returns
     /// the largest the WAL file was seen.
-    static func writeSustained(_ db: HavenDatabase, _ dir: TemporaryDirectory) async throws -> Int {
+    static func writeSustained(_ db: HavenDatabase, _ dir: TemporaryDirectory, _ count: Int = sustainedWrites) async throws -> Int {
         let blob = String(repeating: "x", count: 30_000)
         var largestWAL = 0
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -277,7 +281,7 @@ import Testing
             for _ in 0..<writers { add() }
             while try await group.next() != nil {
                 largestWAL = max(largestWAL, walSize(dir))
-                if next < sustainedWrites { add() }
+                if next < count { add() }
             }
         }
         return largestWAL
