@@ -82,10 +82,10 @@ public final class DurableWriter: Sendable {
     /// rather than commit another batch: the WAL's bound on a slow disk.
     public static let walCeilingFrames = 2 * walRestartFrames
     /// The longest the writer waits for that checkpoint before it logs and
-    /// commits anyway (a stuck disk or a frozen tool holding the lock must
-    /// not stop every write). Well inside a service manager's stop timeout
-    /// (30 s in Docs/operations.md) after the 10 s drain of calls.
-    static let walCeilingPatience: Duration = .seconds(10)
+    /// commits anyway: long enough for a slow disk's checkpoint to finish,
+    /// short enough that no caller's deadline passes behind it (a stuck
+    /// disk or a frozen tool holding the lock must not stop every write).
+    static let walCeilingPatience: Duration = .seconds(2)
     /// `walCeilingPatience` in milliseconds; tests shorten it.
     let ceilingPatienceMilliseconds = Atomic<Int64>(walCeilingPatience.components.seconds * 1000)
     /// Touched only on `queue`: set when a wait at the ceiling ran out, so

@@ -175,7 +175,7 @@ import Testing
     /// Here another process holds the lock until the writer has sat at the
     /// ceiling for a second.
     @Test func theWALStaysBoundedWhileAnotherCheckpointHoldsTheLock() async throws {
-        let (dir, _, db, holder) = try await openWithTheLockHeld()
+        let (dir, _, db, holder) = try await openWithTheLockHeld(patienceMilliseconds: 600_000)
         defer { holder.release() }
         let largestWAL = try await Self.writeSustained(db, dir, Self.pastTheCeilingWrites, atTheCeiling: .seconds(1)) { holder.release() }
         #expect(largestWAL >= DurableWriter.walCeilingFrames * Self.frameBytes, "the writes reached the ceiling while the lock was held")
@@ -223,12 +223,12 @@ import Testing
 
     /// A new database whose writer waits `patienceMilliseconds` at the
     /// ceiling, what it logs, and another process holding its checkpoint lock.
-    func openWithTheLockHeld(patienceMilliseconds: Int64? = nil) async throws
+    func openWithTheLockHeld(patienceMilliseconds: Int64) async throws
         -> (TemporaryDirectory, RecordedLog, HavenDatabase, CheckpointLockHolder) {
         let dir = TemporaryDirectory()
         let log = RecordedLog()
         let db = try open(dir, logger: log.logger)
-        if let patienceMilliseconds { db.writer.ceilingPatienceMilliseconds.store(patienceMilliseconds, ordering: .relaxed) }
+        db.writer.ceilingPatienceMilliseconds.store(patienceMilliseconds, ordering: .relaxed)
         return (dir, log, db, try await CheckpointLockHolder(dir))
     }
 
