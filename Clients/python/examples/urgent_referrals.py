@@ -18,7 +18,8 @@ def main() -> int:
         return 1
     shown = 0
     for r in listed.referrals:
-        created = r.created_at.ToDatetime().date()
+        # Both in local time: "today" is the school's day, not UTC's.
+        created = datetime.datetime.fromtimestamp(r.created_at.seconds).date()
         if r.priority in ("urgent", "emergency") and r.status != "closed" and created == today:
             owner = r.owner_name or "nobody yet"
             print("%s  %-9s %-12s student %s  owner %s  acknowledge by %s%s" % (

@@ -1,9 +1,10 @@
 """The three example programs, run as a user would, against a real havend."""
 import csv
 import io
+import time
 
 from haven_client import Client
-from haven_client.messages import concerns_pb2, directory_pb2
+from haven_client.messages import concerns_pb2, directory_pb2, referrals_pb2
 
 
 def an_imminent_concern(daemon):
@@ -18,8 +19,25 @@ def an_imminent_concern(daemon):
         return created.concerns[0]
 
 
+def its_referral(daemon, concern, timeout=10.0):
+    """Waits for the emergency referral the routing rules make from `concern`.
+
+    Routing runs after the concern's commit (an outbox subscriber, within a
+    second), so a client that lists referrals at once may be too early."""
+    deadline = time.monotonic() + timeout
+    with Client(daemon.socket) as haven:
+        while True:
+            listed = haven.call("haven.referrals.v1.Referrals", "List", referrals_pb2.ListReferralsRequest(status="active"),
+                                referrals_pb2.ListReferralsResponse)
+            made = [r for r in listed.referrals if r.source_type == "concern" and r.source_id == concern.id]
+            if made:
+                return made[0]
+            assert time.monotonic() < deadline, "no emergency referral for the imminent concern within %s s" % timeout
+            time.sleep(0.05)
+
+
 def test_urgent_referrals_lists_todays_emergency_referral(daemon, run_example):
-    an_imminent_concern(daemon)
+    its_referral(daemon, an_imminent_concern(daemon))
     result = run_example("urgent_referrals.py")
     assert result.returncode == 0, result.stderr
     assert "emergency" in result.stdout
