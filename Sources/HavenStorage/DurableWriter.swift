@@ -88,6 +88,10 @@ public final class DurableWriter: Sendable {
     static let walCeilingPatience: Duration = .seconds(2)
     /// `walCeilingPatience` in milliseconds; tests shorten it.
     let ceilingPatienceMilliseconds = Atomic<Int64>(walCeilingPatience.components.seconds * 1000)
+    /// `walRestartFrames` and `walCeilingFrames`; tests make them small, so
+    /// that they reach them without hundreds of MiB of disk traffic.
+    let restartFrames = Atomic<Int>(walRestartFrames)
+    let ceilingFrames = Atomic<Int>(walCeilingFrames)
     /// Touched only on `queue`: set when a wait at the ceiling ran out, so
     /// later batches do not each wait again; cleared by the writer's next
     /// checkpoint that gets the lock.
@@ -271,12 +275,19 @@ public final class DurableWriter: Sendable {
     /// Waiting holds back the next batch; its callers were answered before.
     /// A wait that runs out (`walCeilingPatience`) is logged once, and the
     /// writer then goes on without waiting until one of its checkpoints gets
-    /// the lock again, so a lock held for good costs one wait, not one per
-    /// batch.
+    /// the lock again or the WAL has started again, so a lock held for good
+    /// costs one wait, not one per batch.
     private func restartWALIfLong() {
         let frames = walFrames.value
-        guard frames >= Self.walRestartFrames else { return }
-        let mustWait = frames >= Self.walCeilingFrames && !gaveUpAtCeiling
+        let ceiling = ceilingFrames.load(ordering: .relaxed)
+        if gaveUpAtCeiling, frames < ceiling {
+            // The WAL started again (the background checkpoint got there):
+            // the next time it is long, the writer waits again.
+            gaveUpAtCeiling = false
+            logger.notice("the WAL is below its ceiling again", metadata: ["frames": "\(frames)"])
+        }
+        guard frames >= restartFrames.load(ordering: .relaxed) else { return }
+        let mustWait = frames >= ceiling && !gaveUpAtCeiling
         let clock = ContinuousClock()
         let giveUp = clock.now + .milliseconds(ceilingPatienceMilliseconds.load(ordering: .relaxed))
         do {
@@ -297,7 +308,7 @@ public final class DurableWriter: Sendable {
             }
             if gotTheLock, gaveUpAtCeiling {
                 gaveUpAtCeiling = false
-                logger.notice("the writer's WAL checkpoint got the lock again", metadata: ["frames": "\(frames)"])
+                logger.notice("the WAL is below its ceiling again", metadata: ["frames": "\(frames)"])
             } else if !gotTheLock, mustWait, !closing.load(ordering: .relaxed) {
                 gaveUpAtCeiling = true
                 logger.warning("the WAL is past its ceiling and another checkpoint has held the lock too long; committing without waiting until the writer's checkpoint gets it", metadata: ["frames": "\(frames)"])
