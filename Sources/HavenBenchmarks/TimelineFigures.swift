@@ -29,10 +29,7 @@ struct TimelineFigures {
         let queue = try DatabaseQueue(path: run.databasePath, configuration: configuration)
         let direct = try await queue.read { db -> [Double] in
             var direct: [Double] = []
-            let statement = try db.cachedStatement(sql: """
-                SELECT c.*, cur.status FROM concerns c JOIN concern_current cur ON cur.concern_id = c.id
-                WHERE c.student_id = ? ORDER BY c.observed_at DESC
-                """)
+            let statement = try db.cachedStatement(sql: Self.concernsQuery)
             for (i, student) in students.enumerated() {
                 let start = ContinuousClock.now
                 _ = try Row.fetchAll(statement, arguments: [student])
@@ -55,6 +52,12 @@ struct TimelineFigures {
                        + "\(Figure.format(Samples.median(served) / max(Samples.median(audited), 1)))×)"),
         ]
     }
+
+    /// One student's concerns by one indexed query: both baselines' read.
+    static let concernsQuery = """
+        SELECT c.*, cur.status FROM concerns c JOIN concern_current cur ON cur.concern_id = c.id
+        WHERE c.student_id = ? ORDER BY c.observed_at DESC
+        """
 
     /// The bare query again, each time just after a read's audit entry is
     /// committed to the same file, as havend does for every read of a
@@ -93,10 +96,6 @@ struct TimelineFigures {
                 run.logger.warning("could not drop the audited baseline's tables", metadata: ["error": "\(error)"])
             }
         }
-        let query = """
-            SELECT c.*, cur.status FROM concerns c JOIN concern_current cur ON cur.concern_id = c.id
-            WHERE c.student_id = ? ORDER BY c.observed_at DESC
-            """
         var samples: [Double] = []
         for (i, student) in students.enumerated() {
             let start = ContinuousClock.now
@@ -116,7 +115,7 @@ struct TimelineFigures {
                     ON CONFLICT(singleton) DO UPDATE SET seq = excluded.seq, hash = excluded.hash
                     """).execute(arguments: [seq, hash])
             }
-            _ = try reader.read { db in try Row.fetchAll(db.cachedStatement(sql: query), arguments: [student]) }
+            _ = try reader.read { db in try Row.fetchAll(db.cachedStatement(sql: Self.concernsQuery), arguments: [student]) }
             if i >= 10 { samples.append((ContinuousClock.now - start).microseconds) }
         }
         return samples

@@ -85,16 +85,16 @@ public final class DurableWriter: Sendable {
     /// commits anyway: long enough for a slow disk's checkpoint to finish,
     /// short enough that no caller's deadline passes behind it (a stuck
     /// disk or a frozen tool holding the lock must not stop every write).
-    static let walCeilingPatience: Duration = .seconds(2)
-    /// `walCeilingPatience` in milliseconds; tests shorten it.
-    let ceilingPatienceMilliseconds = Atomic<Int64>(walCeilingPatience.components.seconds * 1000)
+    static let walCeilingPatienceMilliseconds: Int64 = 2_000
+    /// `walCeilingPatienceMilliseconds`; tests shorten it.
+    let ceilingPatienceMilliseconds = Atomic<Int64>(walCeilingPatienceMilliseconds)
     /// `walRestartFrames` and `walCeilingFrames`; tests make them small, so
     /// that they reach them without hundreds of MiB of disk traffic.
     let restartFrames = Atomic<Int>(walRestartFrames)
     let ceilingFrames = Atomic<Int>(walCeilingFrames)
     /// Touched only on `queue`: set when a wait at the ceiling ran out, so
-    /// later batches do not each wait again; cleared by the writer's next
-    /// checkpoint that gets the lock.
+    /// later batches do not each wait again; cleared once a checkpoint has
+    /// caught up (the writer's got the lock, or the WAL is below the ceiling).
     private nonisolated(unsafe) var gaveUpAtCeiling = false
     /// Set by `stopWaiting` (the database is closing): a wait at the ceiling
     /// ends at once, so shutdown never queues behind it.
@@ -273,19 +273,16 @@ public final class DurableWriter: Sendable {
     /// Past that it waits for the lock: on a slow disk a background copy
     /// can outlast several batches (CI saw the WAL reach 37 MiB that way).
     /// Waiting holds back the next batch; its callers were answered before.
-    /// A wait that runs out (`walCeilingPatience`) is logged once, and the
+    /// A wait that runs out (`walCeilingPatienceMilliseconds`) is logged once, and the
     /// writer then goes on without waiting until one of its checkpoints gets
     /// the lock again or the WAL has started again, so a lock held for good
     /// costs one wait, not one per batch.
     private func restartWALIfLong() {
         let frames = walFrames.value
         let ceiling = ceilingFrames.load(ordering: .relaxed)
-        if gaveUpAtCeiling, frames < ceiling {
-            // The WAL started again (the background checkpoint got there):
-            // the next time it is long, the writer waits again.
-            gaveUpAtCeiling = false
-            logger.notice("the WAL is below its ceiling again", metadata: ["frames": "\(frames)"])
-        }
+        // The WAL started again (the background checkpoint got there): the
+        // next time it is long, the writer waits again.
+        if frames < ceiling { endGiveUp(frames) }
         guard frames >= restartFrames.load(ordering: .relaxed) else { return }
         let mustWait = frames >= ceiling && !gaveUpAtCeiling
         let clock = ContinuousClock()
@@ -306,16 +303,23 @@ public final class DurableWriter: Sendable {
                     usleep(2_000)
                 }
             }
-            if gotTheLock, gaveUpAtCeiling {
-                gaveUpAtCeiling = false
-                logger.notice("the WAL is below its ceiling again", metadata: ["frames": "\(frames)"])
-            } else if !gotTheLock, mustWait, !closing.load(ordering: .relaxed) {
+            if gotTheLock {
+                endGiveUp(frames)
+            } else if mustWait, !closing.load(ordering: .relaxed) {
                 gaveUpAtCeiling = true
                 logger.warning("the WAL is past its ceiling and another checkpoint has held the lock too long; committing without waiting until the writer's checkpoint gets it", metadata: ["frames": "\(frames)"])
             }
         } catch {
             logger.warning("could not checkpoint the WAL from the writer; the background checkpoint goes on", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// On `queue`: a checkpoint has caught up since the writer last gave up
+    /// waiting at the ceiling, so the next wait is kept again.
+    private func endGiveUp(_ frames: Int) {
+        guard gaveUpAtCeiling else { return }
+        gaveUpAtCeiling = false
+        logger.notice("the WAL is below its ceiling again", metadata: ["frames": "\(frames)"])
     }
 
     /// Ends a wait at the WAL's ceiling now and skips later ones: the

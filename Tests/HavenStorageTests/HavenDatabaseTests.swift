@@ -167,9 +167,7 @@ import Testing
         let dir = TemporaryDirectory()
         let db = try open(dir)
         let largestWAL = try await Self.writeSustained(db, dir)
-        #expect(largestWAL < Self.walBound, "the WAL reached \(largestWAL / 1_048_576) MiB")
-        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == Self.sustainedWrites)
-        try db.close()
+        try await Self.expectBoundedAndCommitted(db, largestWAL: largestWAL, writes: Self.sustainedWrites)
     }
 
     /// A checkpoint that outlasts many batches (a slow disk, or another
@@ -182,14 +180,12 @@ import Testing
         defer { holder.release() }
         let largestWAL = try await Self.writeSustained(db, dir, Self.pastTheCeilingWrites, atTheCeiling: .seconds(1)) { holder.release() }
         #expect(largestWAL >= Self.ceilingFrames * Self.frameBytes, "the writes reached the ceiling while the lock was held")
-        #expect(largestWAL < Self.walBound, "the WAL reached \(largestWAL / 1_048_576) MiB")
-        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == Self.pastTheCeilingWrites)
-        try db.close()
+        try await Self.expectBoundedAndCommitted(db, largestWAL: largestWAL, writes: Self.pastTheCeilingWrites)
     }
 
     /// A lock held for good (a frozen tool) costs one wait, not one per
     /// batch: after the wait runs out the writer goes on without waiting,
-    /// says so once, and says so again when its checkpoint gets the lock.
+    /// says so once, and says when a checkpoint has caught up.
     @Test func aCheckpointLockHeldForGoodCostsOneWaitNotOnePerBatch() async throws {
         let (dir, log, db, holder) = try await openWithTheLockHeld(patienceMilliseconds: 500)
         defer { holder.release() }
@@ -222,6 +218,13 @@ import Testing
         _ = try await Self.writeSustained(db, dir, Self.pastTheCeilingWrites, atTheCeiling: .milliseconds(300)) { db.writer.stopWaiting() }
         #expect(log.count(containing: "past its ceiling") == 0)
         #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == Self.pastTheCeilingWrites)
+        try db.close()
+    }
+
+    /// The WAL stayed under `walBound`, every write committed; closes `db`.
+    static func expectBoundedAndCommitted(_ db: HavenDatabase, largestWAL: Int, writes: Int) async throws {
+        #expect(largestWAL < walBound, "the WAL reached \(largestWAL / 1_048_576) MiB")
+        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things") } == writes)
         try db.close()
     }
 
