@@ -80,22 +80,22 @@ public final class CoreModule: CoreServices {
     }
 
     public func read<T: Sendable>(_ context: CallContext, _ body: @escaping @Sendable (Database, ReadAudit) throws -> T) async throws -> T {
-        let trail = ReadAudit()
-        let outcome: Result<T, AccessDenied> = try await database.pool.read { db in
+        // The read's audit entries are committed before its answer leaves.
+        let outcome: Result<T, AccessDenied> = try await database.tracedRead { [self] db in
+            let trail = ReadAudit()
             do {
-                return .success(try body(db, trail))
+                let value = try body(db, trail)
+                let records = trail.records
+                guard !records.isEmpty else { return (.success(value), nil) }
+                return (.success(value), { db in
+                    for record in records { try self.audit(record, context: context, db: db) }
+                })
             } catch let denied as AccessDenied {
-                return .failure(denied)
+                return (.failure(denied), nil)
             }
         }
         switch outcome {
         case .success(let value):
-            let records = trail.records
-            if !records.isEmpty {
-                try await database.writer.write(.deferred) { [self] db in
-                    for record in records { try audit(record, context: context, db: db) }
-                }
-            }
             return value
         case .failure(let denied):
             try await database.writer.write { [self] db in

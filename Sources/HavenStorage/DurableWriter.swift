@@ -57,6 +57,11 @@ public final class DurableWriter: Sendable {
         var deferredCommitted: UInt64 = 0
         var deferredSynced: UInt64 = 0
         var flushScheduled = false
+        /// Set by a commit beside the writer that left the WAL past
+        /// `restartFrames`: the drain it starts restarts the WAL first.
+        var walLongBeside = false
+        /// Set when the database closes (`stopFlushing`): flushes end.
+        var flushingStopped = false
         var unsynced: Bool { deferredSynced < deferredCommitted }
     }
 
@@ -71,7 +76,8 @@ public final class DurableWriter: Sendable {
     /// Upper bound on one batch, so one commit's latency stays bounded.
     public static let maxBatch = 256
     /// Deferred commits reach the disk within this.
-    public static let flushInterval: DispatchTimeInterval = .seconds(1)
+    public static let flushIntervalMilliseconds = 1_000
+    static let flushInterval: DispatchTimeInterval = .milliseconds(flushIntervalMilliseconds)
 
     /// Frames in the WAL after the writer connection's last commit.
     private let walFrames: WALFrameCount
@@ -169,6 +175,11 @@ public final class DurableWriter: Sendable {
     }
 
     private func drain() {
+        // A commit beside the writer (`commitBeside`) left the WAL long
+        // while no batch ran.
+        if state.withLock({ state in defer { state.walLongBeside = false }; return state.walLongBeside }) {
+            restartWALIfLong()
+        }
         while true {
             let batch: [Entry] = state.withLock { state in
                 let batch = Array(state.waiting.prefix(Self.maxBatch))
@@ -231,25 +242,89 @@ public final class DurableWriter: Sendable {
                 logger.error("write transaction failed to commit", metadata: ["error": "\(error)", "writes": "\(batch.count)"])
                 commitError = fault ?? StorageFault.classify(error)
             }
-            let scheduleFlush = state.withLock { state -> Bool in
-                if full && commitError == nil {
-                    // Its fsync covered every deferred commit before it.
-                    state.deferredSynced = state.deferredCommitted
-                } else if !full {
-                    state.deferredCommitted += 1
-                }
-                guard state.unsynced, !state.flushScheduled else { return false }
-                state.flushScheduled = true
-                return true
-            }
-            if scheduleFlush {
-                flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
-            }
+            noteCommit(full: full, succeeded: commitError == nil)
             for (index, entry) in batch.enumerated() {
                 entry.finish(commitError ?? (failedAfterFault.contains(index) ? fault : nil))
             }
             restartWALIfLong()
         }
+    }
+
+    /// Counts a commit toward the deferred-commit sync: a full commit's
+    /// fsync covers every deferred commit before it; a deferred one waits
+    /// for the next flush, which this schedules.
+    private func noteCommit(full: Bool, succeeded: Bool) {
+        let scheduleFlush = state.withLock { state -> Bool in
+            if full && succeeded {
+                state.deferredSynced = state.deferredCommitted
+            } else if !full {
+                state.deferredCommitted += 1
+            }
+            guard state.unsynced, !state.flushScheduled else { return false }
+            state.flushScheduled = true
+            return true
+        }
+        if scheduleFlush {
+            flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
+        }
+    }
+
+    /// Commits `body` as a deferred write on the caller's own connection —
+    /// when the writer is idle; returns false, having run nothing, when a
+    /// batch is running or waiting (the caller then hands its write to
+    /// `write(.deferred)`, in turn).
+    ///
+    /// Why: every commit makes every other connection drop its page cache
+    /// (SQLite resets a connection's cache when the WAL changed since its
+    /// last read), and an audited read commits its audit entry. Committed
+    /// by the writer, it left every reader cold, so each read of a
+    /// student's record re-read the same b-tree pages from the kernel.
+    /// Committed on the connection that read, that connection's cache stays
+    /// valid (a connection's own commit does not reset it), and the read
+    /// needs no hop to the writer's thread and back.
+    ///
+    /// While it runs, this holds the writer's turn (`draining`), so no batch
+    /// commits beside it; writes that arrive meanwhile wait, and are started
+    /// when it returns. `db` must not be inside a transaction, and its
+    /// connection must run with `synchronous = NORMAL` (the commit is
+    /// deferred: on disk at the next full commit or flush).
+    public func commitBeside(_ db: Database, _ body: (Database) throws -> Void) throws -> Bool {
+        let claimed = state.withLock { state -> Bool in
+            guard !state.draining else { return false }
+            state.draining = true
+            return true
+        }
+        guard claimed else { return false }
+        var failure: Error?
+        do {
+            try db.inTransaction(.immediate) {
+                try body(db)
+                return .commit
+            }
+        } catch {
+            failure = StorageFault.classify(error)
+        }
+        noteCommit(full: false, succeeded: failure == nil)
+        let walLong = walFrames.value >= restartFrames.load(ordering: .relaxed)
+        let startDrainer = state.withLock { state -> Bool in
+            state.walLongBeside = walLong
+            if state.waiting.isEmpty && !walLong {
+                state.draining = false
+                return false
+            }
+            return true
+        }
+        if startDrainer {
+            queue.async { self.drain() }
+        }
+        if let failure { throw failure }
+        return true
+    }
+
+    /// Counts the WAL frames after commits on `db` too (a connection that
+    /// commits beside the writer), so the WAL's bound sees them.
+    public func watchWAL(_ db: Database) {
+        walFrames.watch(db)
     }
 
     /// Keeps the WAL from growing without bound under sustained writes.
@@ -329,12 +404,38 @@ public final class DurableWriter: Sendable {
         closing.store(true, ordering: .relaxed)
     }
 
+    /// At close, once the last write has committed: syncs the deferred
+    /// commits no flush has synced yet, now, and ends the flushes (a flush
+    /// scheduled before would otherwise run after the close, and retry for
+    /// as long as the process runs once the WAL file is gone).
+    public func stopFlushing() {
+        let unsynced = state.withLock { state -> Bool in
+            state.flushingStopped = true
+            return state.unsynced
+        }
+        if unsynced, let problem = Self.syncWAL(pool.path + "-wal") {
+            logger.error("could not sync deferred commits at close", metadata: ["error": "\(problem)"])
+        }
+    }
+
+    /// fsync of the WAL file; the error's description, if it failed.
+    private static func syncWAL(_ wal: String) -> String? {
+        let fd = open(wal, O_RDONLY | O_CLOEXEC)
+        if fd >= 0, fsync(fd) == 0 {
+            close(fd)
+            return nil
+        }
+        let problem = String(cString: strerror(errno))
+        if fd >= 0 { close(fd) }
+        return problem
+    }
+
     /// Syncs deferred commits that no full commit has synced since.
     private func flush() {
         // Commits counted here have finished writing their WAL frames.
         let target = state.withLock { state -> UInt64? in
             state.flushScheduled = false
-            return state.unsynced ? state.deferredCommitted : nil
+            return state.unsynced && !state.flushingStopped ? state.deferredCommitted : nil
         }
         guard let target else { return }
         // The deferred commits are frames in the WAL file's page cache: an
@@ -342,9 +443,11 @@ public final class DurableWriter: Sendable {
         // long-running reader could hold back) and without a transaction. It
         // runs beside the writer: commits go on while the disk syncs.
         let wal = pool.path + "-wal"
-        let fd = open(wal, O_RDONLY | O_CLOEXEC)
-        if fd >= 0, fsync(fd) == 0 {
-            close(fd)
+        if let problem = Self.syncWAL(wal) {
+            logger.error("could not sync deferred commits; retrying", metadata: ["wal": "\(wal)", "error": "\(problem)"])
+            state.withLock { $0.flushScheduled = true }
+            flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
+        } else {
             let more = state.withLock { state -> Bool in
                 state.deferredSynced = max(state.deferredSynced, target)
                 guard state.unsynced, !state.flushScheduled else { return false }
@@ -352,33 +455,32 @@ public final class DurableWriter: Sendable {
                 return true
             }
             if more { flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() } }
-        } else {
-            let problem = String(cString: strerror(errno))
-            if fd >= 0 { close(fd) }
-            logger.error("could not sync deferred commits; retrying", metadata: ["wal": "\(wal)", "error": "\(problem)"])
-            state.withLock { $0.flushScheduled = true }
-            flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
         }
     }
 }
 
 /// The number of frames in the WAL after each commit on the pool's writer
-/// connection, as SQLite's WAL hook reports it. (The hook is free: the
-/// automatic checkpoint, which would use it, is off — HavenDatabase.open.)
+/// connection (and the connections that commit beside it), as SQLite's WAL
+/// hook reports it. (The hook is free: the automatic checkpoint, which would
+/// use it, is off — HavenDatabase.open.)
 private final class WALFrameCount: Sendable {
     private let frames = Atomic<Int>(0)
+    /// The hooks' context: a reference to this object, released never (one
+    /// small object per open database, for the life of the process), so a
+    /// hook outlives this object's owner if its connection does.
+    private nonisolated(unsafe) var context: UnsafeMutableRawPointer? = nil
 
     init(pool: DatabasePool) {
-        // The hook outlives this object's owner if the connection does: it
-        // holds its own reference, released never (one small object per open
-        // database, for the life of the process). Setting a hook cannot fail.
-        let context = Unmanaged.passRetained(self).toOpaque()
-        pool.writeWithoutTransaction { db in
-            _ = sqlite3_wal_hook(db.sqliteConnection, { context, _, _, frames in
-                Unmanaged<WALFrameCount>.fromOpaque(context!).takeUnretainedValue().frames.store(Int(frames), ordering: .relaxed)
-                return SQLITE_OK
-            }, context)
-        }
+        context = Unmanaged.passRetained(self).toOpaque()
+        pool.writeWithoutTransaction { db in watch(db) }
+    }
+
+    /// Setting a hook cannot fail.
+    func watch(_ db: Database) {
+        _ = sqlite3_wal_hook(db.sqliteConnection, { context, _, _, frames in
+            Unmanaged<WALFrameCount>.fromOpaque(context!).takeUnretainedValue().frames.store(Int(frames), ordering: .relaxed)
+            return SQLITE_OK
+        }, context)
     }
 
     var value: Int { frames.load(ordering: .relaxed) }

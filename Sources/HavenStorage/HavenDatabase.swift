@@ -21,13 +21,23 @@ public final class HavenDatabase: Sendable {
     public let checkedIntegrityAtOpen: Bool
     private let logger: Logger
     private let checkpointer = Locked<Checkpointer?>(nil)
+    private let tracedReaders: TracedReaders
 
-    private init(pool: DatabasePool, path: String, checkedIntegrityAtOpen: Bool, logger: Logger) {
+    private init(pool: DatabasePool, path: String, configuration: Configuration, checkedIntegrityAtOpen: Bool, logger: Logger) {
         self.pool = pool
         self.path = path
         self.checkedIntegrityAtOpen = checkedIntegrityAtOpen
         self.logger = logger
         self.writer = DurableWriter(pool: pool, logger: logger)
+        self.tracedReaders = TracedReaders(path: path, configuration: configuration, pool: pool, writer: writer, logger: logger)
+    }
+
+    /// Runs `read` in a read-only transaction, then commits the trace it
+    /// returns — a read's audit entries — with deferred durability, and
+    /// returns the read's value only once that commit succeeded. Both run on
+    /// one connection when the writer is idle (see `TracedReaders`).
+    public func tracedRead<T: Sendable>(_ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)) async throws -> T {
+        try await tracedReaders.read(read)
     }
 
     /// Opens (creating if needed) the database at `path`, checks it, and
@@ -72,7 +82,7 @@ public final class HavenDatabase: Sendable {
             }
             throw StorageError("could not open the database \(path): \(StorageFault.classify(error))")
         }
-        let database = HavenDatabase(pool: pool, path: path, checkedIntegrityAtOpen: !shutDownCleanly, logger: logger)
+        let database = HavenDatabase(pool: pool, path: path, configuration: configuration, checkedIntegrityAtOpen: !shutDownCleanly, logger: logger)
         do {
             // After a clean shutdown the file is exactly as havend left it and
             // the check is skipped (on a large database it takes seconds);
@@ -163,6 +173,8 @@ public final class HavenDatabase: Sendable {
     public func close() throws {
         checkpointer.withLock { $0?.stop(); $0 = nil }
         writer.stopWaiting()
+        writer.stopFlushing()
+        tracedReaders.close()
         let checkpointed = (try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }) != nil
         try pool.close()
         if checkpointed { CleanShutdownMarker.write(databasePath: path) }

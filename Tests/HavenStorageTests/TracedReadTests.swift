@@ -1,0 +1,208 @@
+import Foundation
+import GRDB
+@testable import HavenStorage
+import HavenLocking
+import HavenTestSupport
+import Logging
+import Testing
+
+/// `HavenDatabase.tracedRead`: a read, then its trace (a read's audit
+/// entries) committed before the value is returned — on the connection that
+/// read when the writer is idle, so that connection keeps its page cache.
+@Suite(.timeLimit(.minutes(2))) struct TracedReadTests {
+    let logger = Logger(label: "test")
+
+    func open(_ dir: TemporaryDirectory, logger: Logger? = nil) throws -> HavenDatabase {
+        let set = MigrationSet(namespace: "core", migrations: [
+            Migration("0001") { db in try db.execute(sql: "CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)") },
+        ])
+        return try HavenDatabase.open(path: dir.file("h.sqlite"), migrations: [set], knownMigrations: Set(set.identifiers), logger: logger ?? self.logger)
+    }
+
+    static func count(_ db: HavenDatabase) async throws -> Int {
+        try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things")! }
+    }
+
+    static func insert(_ name: String) -> ReadTrace {
+        { db in try db.execute(sql: "INSERT INTO things (name) VALUES (?)", arguments: [name]) }
+    }
+
+    /// `PRAGMA data_version` changes for a connection only when another
+    /// connection has committed: unchanged across reads whose traces were
+    /// committed, the traces were committed by the connection that read.
+    @Test func theTraceIsCommittedByTheConnectionThatRead() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        var versions: [Int] = []
+        for i in 0..<5 {
+            let (version, synchronous) = try await db.tracedRead { db in
+                let seen = (try Int.fetchOne(db, sql: "PRAGMA data_version")!, try Int.fetchOne(db, sql: "PRAGMA synchronous")!)
+                return (seen, Self.insert("read \(i)"))
+            }
+            #expect(synchronous == 1, "a traced read's connection commits with synchronous = NORMAL (deferred)")
+            versions.append(version)
+        }
+        #expect(Set(versions).count == 1, "no other connection committed between the reads: \(versions)")
+        #expect(try await Self.count(db) == 5)
+        try db.close()
+    }
+
+    @Test func aReadWithNothingToRecordCommitsNothing() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let before = try await db.pool.read { try Int.fetchOne($0, sql: "PRAGMA data_version")! }
+        let value = try await db.tracedRead { db in (try Int.fetchOne(db, sql: "SELECT 42")!, nil) }
+        #expect(value == 42)
+        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "PRAGMA data_version")! } == before)
+        try db.close()
+    }
+
+    /// If the trace cannot be written, the value is not returned.
+    @Test func aTraceThatFailsWithholdsTheValueAndLeavesNothing() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('taken')") }
+        await #expect(throws: (any Error).self) {
+            _ = try await db.tracedRead { db in
+                ("the record", { db in
+                    try db.execute(sql: "INSERT INTO things (name) VALUES ('first half')")
+                    try db.execute(sql: "INSERT INTO things (name) VALUES ('taken')")  // UNIQUE
+                })
+            }
+        }
+        #expect(try await Self.count(db) == 1, "the failed trace's first insert was rolled back with it")
+        // The connection is usable again, and the writer too.
+        #expect(try await db.tracedRead { _ in (1, Self.insert("after")) } == 1)
+        try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('written')") }
+        #expect(try await Self.count(db) == 3)
+        try db.close()
+    }
+
+    @Test func theReadHalfCannotWrite() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        await #expect(throws: ReadThatWrote.self) {
+            _ = try await db.tracedRead { db -> (Int, ReadTrace?) in
+                try db.execute(sql: "INSERT INTO things (name) VALUES ('sneaked in')")
+                return (0, nil)
+            }
+        }
+        #expect(try await Self.count(db) == 0)
+        try db.close()
+    }
+
+    /// While a batch holds the writer, a read's trace cannot commit beside
+    /// it: it joins the writer's next batch, and the read returns only after.
+    @Test func aTraceWaitsForABusyWriterAndIsCommittedByIt() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let holding = DispatchSemaphore(value: 0)
+        let release = DispatchSemaphore(value: 0)
+        let held = Task {
+            try await db.writer.write { db in
+                try db.execute(sql: "INSERT INTO things (name) VALUES ('held')")
+                holding.signal()
+                release.wait()
+            }
+        }
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { holding.wait(); continuation.resume() }
+        }
+        let read = Task {
+            try await db.tracedRead { db in
+                (try Int.fetchOne(db, sql: "PRAGMA data_version")!, Self.insert("traced"))
+            }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things WHERE name = 'traced'")! } == 0,
+                "the trace did not commit while the writer was busy")
+        release.signal()
+        _ = try await read.value
+        try await held.value
+        #expect(try await Self.count(db) == 2)
+        try db.close()
+    }
+
+    /// A write that arrives while a trace commits beside the writer waits
+    /// for it, and is started when it is done (it must not be stranded).
+    @Test func aWriteArrivingDuringACommitBesideIsStartedAfterIt() async throws {
+        let dir = TemporaryDirectory()
+        let haven = try open(dir)
+        let write = Locked<Task<Void, Error>?>(nil)
+        _ = try await haven.tracedRead { _ in
+            (0, { db in
+                write.withLock { $0 = Task { try await haven.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('arrived')") } } }
+                Thread.sleep(forTimeInterval: 0.1)  // the write is queued meanwhile
+                try db.execute(sql: "INSERT INTO things (name) VALUES ('beside')")
+            })
+        }
+        try await write.withLock { $0! }.value
+        #expect(try await Self.count(haven) == 2)
+        try haven.close()
+    }
+
+    /// Many reads and writes at once, more reads than there are traced
+    /// connections: every trace and every write is committed.
+    @Test func everyTraceAndWriteIsCommittedUnderConcurrency() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<400 {
+                group.addTask {
+                    if i % 2 == 0 {
+                        try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES (?)", arguments: ["w\(i)"]) }
+                    } else {
+                        _ = try await db.tracedRead { db in (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!, Self.insert("r\(i)")) }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await Self.count(db) == 400)
+        try db.close()
+        // Closed cleanly: the traced connections did not hold back the final checkpoint.
+        let reopened = try open(dir)
+        #expect(!reopened.checkedIntegrityAtOpen)
+        #expect(try await Self.count(reopened) == 400)
+        try reopened.close()
+    }
+
+    /// Commits beside the writer count toward the WAL's bound: with no
+    /// batch running, the writer still restarts a long WAL.
+    @Test func theWALStaysBoundedUnderTracesAlone() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        db.writer.restartFrames.store(DurableWriterTests.restartFrames, ordering: .relaxed)
+        db.writer.ceilingFrames.store(DurableWriterTests.ceilingFrames, ordering: .relaxed)
+        let blob = String(repeating: "x", count: 30_000)
+        var largestWAL = 0
+        for i in 0..<200 {
+            _ = try await db.tracedRead { _ in (0, Self.insert("\(i) \(blob)")) }
+            largestWAL = max(largestWAL, DurableWriterTests.walSize(dir))
+        }
+        // The restart threshold, and a few traces of slack while the writer checkpoints.
+        let bound = (DurableWriterTests.restartFrames + 8 * DurableWriterTests.pagesPerWrite) * DurableWriterTests.frameBytes
+        #expect(largestWAL < bound, "the WAL reached \(largestWAL / 1024) KiB")
+        #expect(try await Self.count(db) == 200)
+        try db.close()
+    }
+
+    /// A deferred commit schedules a flush a second later; a database closed
+    /// before it syncs them itself, and the flush does not go looking for a
+    /// WAL file that may be gone by then (it used to retry, and log an
+    /// error, every second for the life of the process).
+    @Test func closingSyncsDeferredCommitsAndEndsTheFlushes() async throws {
+        let dir = TemporaryDirectory()
+        let log = RecordedLog()
+        let db = try open(dir, logger: log.logger)
+        _ = try await db.tracedRead { _ in (0, Self.insert("deferred")) }
+        try db.close()
+        // As when a test's directory is removed, or the file moved away.
+        try? FileManager.default.removeItem(atPath: dir.file("h.sqlite-wal"))
+        try await Task.sleep(for: .milliseconds(DurableWriter.flushIntervalMilliseconds + 500))
+        #expect(log.count(containing: "could not sync") == 0)
+        let reopened = try open(dir)
+        #expect(try await Self.count(reopened) == 1)
+        try reopened.close()
+    }
+}
