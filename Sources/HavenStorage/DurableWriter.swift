@@ -77,7 +77,10 @@ public final class DurableWriter: Sendable {
     public static let maxBatch = 256
     /// Deferred commits reach the disk within this.
     public static let flushIntervalMilliseconds = 1_000
-    static let flushInterval: DispatchTimeInterval = .milliseconds(flushIntervalMilliseconds)
+    /// `flushIntervalMilliseconds`; tests lengthen it, to look at commits
+    /// before a flush syncs them.
+    let flushDelayMilliseconds = Atomic<Int>(flushIntervalMilliseconds)
+    private var flushInterval: DispatchTimeInterval { .milliseconds(flushDelayMilliseconds.load(ordering: .relaxed)) }
 
     /// Frames in the WAL after the writer connection's last commit.
     private let walFrames: WALFrameCount
@@ -195,6 +198,10 @@ public final class DurableWriter: Sendable {
             // about the error SQLite gives the statements after it.
             var fault: StorageFault?
             var failedAfterFault: Set<Int> = []
+            // Whether a transaction committed: a lone caller that failed
+            // leaves nothing to commit, and then no fsync covered the
+            // deferred commits before it.
+            var committed = false
             do {
                 try pool.writeWithoutTransaction { db in
                     // A full commit fsyncs the WAL, and with it every deferred
@@ -224,6 +231,7 @@ public final class DurableWriter: Sendable {
                         }
                         return .commit
                     }
+                    if allSucceeded { committed = true }
                     if allSucceeded || batch.count == 1 { return }
                     try db.inTransaction(.immediate) {
                         for (index, entry) in batch.enumerated() {
@@ -237,12 +245,13 @@ public final class DurableWriter: Sendable {
                         }
                         return .commit
                     }
+                    committed = true
                 }
             } catch {
                 logger.error("write transaction failed to commit", metadata: ["error": "\(error)", "writes": "\(batch.count)"])
                 commitError = fault ?? StorageFault.classify(error)
             }
-            noteCommit(full: full, succeeded: commitError == nil)
+            noteCommit(full: full, committed: committed && commitError == nil)
             for (index, entry) in batch.enumerated() {
                 entry.finish(commitError ?? (failedAfterFault.contains(index) ? fault : nil))
             }
@@ -253,11 +262,11 @@ public final class DurableWriter: Sendable {
     /// Counts a commit toward the deferred-commit sync: a full commit's
     /// fsync covers every deferred commit before it; a deferred one waits
     /// for the next flush, which this schedules.
-    private func noteCommit(full: Bool, succeeded: Bool) {
+    private func noteCommit(full: Bool, committed: Bool) {
         let scheduleFlush = state.withLock { state -> Bool in
-            if full && succeeded {
+            if full && committed {
                 state.deferredSynced = state.deferredCommitted
-            } else if !full {
+            } else if !full && committed {
                 state.deferredCommitted += 1
             }
             guard state.unsynced, !state.flushScheduled else { return false }
@@ -265,7 +274,7 @@ public final class DurableWriter: Sendable {
             return true
         }
         if scheduleFlush {
-            flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
+            flushQueue.asyncAfter(deadline: .now() + self.flushInterval) { self.flush() }
         }
     }
 
@@ -289,11 +298,14 @@ public final class DurableWriter: Sendable {
     /// connection must run with `synchronous = NORMAL` (the commit is
     /// deferred: on disk at the next full commit or flush).
     public func commitBeside(_ db: Database, _ body: (Database) throws -> Void) throws -> Bool {
-        let claimed = state.withLock { state -> Bool in
+        let claimed = state.withLock { state -> Bool? in
+            guard !state.flushingStopped else { return nil }
             guard !state.draining else { return false }
             state.draining = true
             return true
         }
+        // Closed: no commit could be synced any more.
+        guard let claimed else { throw StorageError("the database is closing; nothing more is written") }
         guard claimed else { return false }
         var failure: Error?
         do {
@@ -304,7 +316,7 @@ public final class DurableWriter: Sendable {
         } catch {
             failure = StorageFault.classify(error)
         }
-        noteCommit(full: false, succeeded: failure == nil)
+        noteCommit(full: false, committed: failure == nil)
         let walLong = walFrames.value >= restartFrames.load(ordering: .relaxed)
         let startDrainer = state.withLock { state -> Bool in
             state.walLongBeside = walLong
@@ -320,6 +332,11 @@ public final class DurableWriter: Sendable {
         if let failure { throw failure }
         return true
     }
+
+    /// Writes queued and not yet taken into a batch (for tests).
+    var queuedWrites: Int { state.withLock { $0.waiting.count } }
+    /// Whether deferred commits wait for a sync (for tests).
+    var hasUnsyncedCommits: Bool { state.withLock { $0.unsynced } }
 
     /// Counts the WAL frames after commits on `db` too (a connection that
     /// commits beside the writer), so the WAL's bound sees them.
@@ -446,7 +463,7 @@ public final class DurableWriter: Sendable {
         if let problem = Self.syncWAL(wal) {
             logger.error("could not sync deferred commits; retrying", metadata: ["wal": "\(wal)", "error": "\(problem)"])
             state.withLock { $0.flushScheduled = true }
-            flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() }
+            flushQueue.asyncAfter(deadline: .now() + self.flushInterval) { self.flush() }
         } else {
             let more = state.withLock { state -> Bool in
                 state.deferredSynced = max(state.deferredSynced, target)
@@ -454,7 +471,7 @@ public final class DurableWriter: Sendable {
                 state.flushScheduled = true
                 return true
             }
-            if more { flushQueue.asyncAfter(deadline: .now() + Self.flushInterval) { self.flush() } }
+            if more { flushQueue.asyncAfter(deadline: .now() + self.flushInterval) { self.flush() } }
         }
     }
 }

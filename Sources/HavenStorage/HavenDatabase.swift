@@ -173,8 +173,8 @@ public final class HavenDatabase: Sendable {
     public func close() throws {
         checkpointer.withLock { $0?.stop(); $0 = nil }
         writer.stopWaiting()
-        writer.stopFlushing()
         tracedReaders.close()
+        writer.stopFlushing()
         let checkpointed = (try? pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }) != nil
         try pool.close()
         if checkpointed { CleanShutdownMarker.write(databasePath: path) }

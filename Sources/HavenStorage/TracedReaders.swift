@@ -21,14 +21,17 @@ public typealias ReadTrace = @Sendable (Database) throws -> Void
 /// These connections are read-write and run with `synchronous = NORMAL`;
 /// a read that writes is rolled back and refused (`ReadThatWrote`).
 ///
-/// When the writer is busy, or all `maximum` connections are in use, a read
-/// takes the ordinary path — a pool reader, then `write(.deferred)` — which
-/// costs what it did before, never more.
+/// When the writer is busy, the trace joins its next batch
+/// (`write(.deferred)`), as every trace did before; when all `maximum`
+/// connections are in use (or one cannot be opened), the read also runs on
+/// a pool reader. Neither costs more than the path every read took before.
 final class TracedReaders: Sendable {
     private struct State {
         /// Most recently used last: its cache is the warmest.
         var idle: [DatabaseQueue] = []
-        var opened = 0
+        /// Every connection opened, idle or in use.
+        var all: [DatabaseQueue] = []
+        var opening = 0
         var closed = false
     }
 
@@ -45,6 +48,8 @@ final class TracedReaders: Sendable {
 
     init(path: String, configuration: Configuration, pool: DatabasePool, writer: DurableWriter, logger: Logger) {
         self.path = path
+        var configuration = configuration
+        configuration.label = "haven.traced-reader"
         self.configuration = configuration
         self.pool = pool
         self.writer = writer
@@ -61,15 +66,36 @@ final class TracedReaders: Sendable {
             if let trace { try await writer.write(.deferred, trace) }
             return value
         }
-        defer { checkIn(connection) }
-        let (value, pending) = try await connection.writeWithoutTransaction { [writer] db -> (T, ReadTrace?) in
+        let outcome: Result<(T, ReadTrace?), Error>
+        do {
+            outcome = .success(try await Self.readAndTrace(connection, writer: writer, read))
+        } catch {
+            outcome = .failure(error)
+        }
+        // Back in the pool before any wait for the writer: under writes,
+        // that wait is a batch's fsync, and the connection is free already.
+        checkIn(connection)
+        let (value, pending) = try outcome.get()
+        // The writer was busy: the trace joins its next batch.
+        if let pending { try await writer.write(.deferred, pending) }
+        return value
+    }
+
+    /// The read, then its trace committed beside the writer; the trace is
+    /// returned when the writer was busy and it is still to be written.
+    private static func readAndTrace<T: Sendable>(
+        _ connection: DatabaseQueue, writer: DurableWriter, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)
+    ) async throws -> (T, ReadTrace?) {
+        try await connection.writeWithoutTransaction { db -> (T, ReadTrace?) in
             var outcome: (T, ReadTrace?)?
             try db.inTransaction(.deferred) {
                 outcome = try read(db)
                 // Read-only by inspection, not by `PRAGMA query_only`:
                 // setting that pragma expires every prepared statement on
                 // the connection, and each read would prepare all of its
-                // statements anew (it doubled a timeline read's time).
+                // statements anew (it doubled a timeline read's time). The
+                // price: a read that writes (a bug, never a client's doing)
+                // holds SQLite's write lock until it is rolled back here.
                 guard sqlite3_txn_state(db.sqliteConnection, nil) != SQLITE_TXN_WRITE else { throw ReadThatWrote() }
                 return .commit
             }
@@ -77,30 +103,41 @@ final class TracedReaders: Sendable {
             guard let trace else { return (value, nil) }
             return try writer.commitBeside(db, trace) ? (value, nil) : (value, trace)
         }
-        // The writer was busy: the trace joins its next batch.
-        if let pending { try await writer.write(.deferred, pending) }
-        return value
     }
 
     private func checkOut() -> DatabaseQueue? {
         let reuse = state.withLock { state -> DatabaseQueue?? in
             if state.closed { return .some(nil) }
             if let connection = state.idle.popLast() { return connection }
-            guard state.opened < Self.maximum else { return .some(nil) }
-            state.opened += 1
+            guard state.all.count + state.opening < Self.maximum else { return .some(nil) }
+            state.opening += 1
             return nil
         }
         if let reuse { return reuse }
         do {
+            // Opened on first use, after every migration (GRDB's schema
+            // cache on a queue is not refreshed when another connection
+            // changes the schema; the reads here use their own SQL anyway).
             let connection = try DatabaseQueue(path: path, configuration: configuration)
             try connection.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
                 writer.watchWAL(db)
             }
+            let kept = state.withLock { state -> Bool in
+                state.opening -= 1
+                guard !state.closed else { return false }
+                state.all.append(connection)
+                return true
+            }
+            guard kept else {
+                // Closed while it opened: this read takes the pool's path.
+                try? connection.close()
+                return nil
+            }
             return connection
         } catch {
             // The ordinary path still works (it needs no new connection).
-            state.withLock { $0.opened -= 1 }
+            state.withLock { $0.opening -= 1 }
             logger.warning("could not open a connection for traced reads; reading through the pool", metadata: ["error": "\(error)"])
             return nil
         }
@@ -115,14 +152,18 @@ final class TracedReaders: Sendable {
         if !keep { try? connection.close() }
     }
 
-    /// Closes the idle connections; one still in use closes when its read ends.
+    /// Takes no more reads and closes every connection. Closing a
+    /// connection waits on its queue for a read still running there (a call
+    /// the server stopped waiting for) to finish, its trace included; a read
+    /// that had not started yet fails (the connection is closed), so no
+    /// answer leaves without its trace.
     func close() {
-        let idle = state.withLock { state -> [DatabaseQueue] in
+        let all = state.withLock { state -> [DatabaseQueue] in
             state.closed = true
-            defer { state.idle = [] }
-            return state.idle
+            state.idle = []
+            return state.all
         }
-        for connection in idle { try? connection.close() }
+        for connection in all { try? connection.close() }
     }
 }
 

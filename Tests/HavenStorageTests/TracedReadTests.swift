@@ -34,26 +34,29 @@ import Testing
         let dir = TemporaryDirectory()
         let db = try open(dir)
         var versions: [Int] = []
+        let tracedOn = Locked<[String]>([])
         for i in 0..<5 {
-            let (version, synchronous) = try await db.tracedRead { db in
-                let seen = (try Int.fetchOne(db, sql: "PRAGMA data_version")!, try Int.fetchOne(db, sql: "PRAGMA synchronous")!)
-                return (seen, Self.insert("read \(i)"))
+            let (version, synchronous, readOn) = try await db.tracedRead { db in
+                let seen = (try Int.fetchOne(db, sql: "PRAGMA data_version")!, try Int.fetchOne(db, sql: "PRAGMA synchronous")!, db.description)
+                return (seen, { db in
+                    tracedOn.withLock { $0.append(db.description) }
+                    try Self.insert("read \(i)")(db)
+                })
             }
             #expect(synchronous == 1, "a traced read's connection commits with synchronous = NORMAL (deferred)")
+            #expect(readOn == "haven.traced-reader")
             versions.append(version)
         }
+        #expect(tracedOn.withLock { $0 } == Array(repeating: "haven.traced-reader", count: 5))
         #expect(Set(versions).count == 1, "no other connection committed between the reads: \(versions)")
         #expect(try await Self.count(db) == 5)
         try db.close()
     }
 
-    @Test func aReadWithNothingToRecordCommitsNothing() async throws {
+    @Test func aReadWithNothingToRecordReturnsItsValue() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
-        let before = try await db.pool.read { try Int.fetchOne($0, sql: "PRAGMA data_version")! }
-        let value = try await db.tracedRead { db in (try Int.fetchOne(db, sql: "SELECT 42")!, nil) }
-        #expect(value == 42)
-        #expect(try await db.pool.read { try Int.fetchOne($0, sql: "PRAGMA data_version")! } == before)
+        #expect(try await db.tracedRead { db in (try Int.fetchOne(db, sql: "SELECT 42")!, nil) } == 42)
         try db.close()
     }
 
@@ -108,17 +111,22 @@ import Testing
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async { holding.wait(); continuation.resume() }
         }
+        let tracedOn = Locked<String?>(nil)
         let read = Task {
             try await db.tracedRead { db in
-                (try Int.fetchOne(db, sql: "PRAGMA data_version")!, Self.insert("traced"))
+                (db.description, { db in
+                    tracedOn.withLock { $0 = db.description }
+                    try Self.insert("traced")(db)
+                })
             }
         }
         try await Task.sleep(for: .milliseconds(200))
         #expect(try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things WHERE name = 'traced'")! } == 0,
                 "the trace did not commit while the writer was busy")
         release.signal()
-        _ = try await read.value
+        #expect(try await read.value == "haven.traced-reader")
         try await held.value
+        #expect(tracedOn.withLock { $0 } == "haven.writer", "the trace was committed by the writer's connection, not beside it")
         #expect(try await Self.count(db) == 2)
         try db.close()
     }
@@ -132,7 +140,10 @@ import Testing
         _ = try await haven.tracedRead { _ in
             (0, { db in
                 write.withLock { $0 = Task { try await haven.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('arrived')") } } }
-                Thread.sleep(forTimeInterval: 0.1)  // the write is queued meanwhile
+                // The write is queued, not run: the commit beside holds the writer's turn.
+                let giveUp = Date().addingTimeInterval(30)
+                while haven.writer.queuedWrites == 0, Date() < giveUp { Thread.sleep(forTimeInterval: 0.005) }
+                #expect(haven.writer.queuedWrites == 1)
                 try db.execute(sql: "INSERT INTO things (name) VALUES ('beside')")
             })
         }
@@ -188,10 +199,11 @@ import Testing
     }
 
     /// A deferred commit schedules a flush a second later; a database closed
-    /// before it syncs them itself, and the flush does not go looking for a
+    /// before it syncs its deferred commits itself (not observable here),
+    /// and the flush does not go looking for a
     /// WAL file that may be gone by then (it used to retry, and log an
     /// error, every second for the life of the process).
-    @Test func closingSyncsDeferredCommitsAndEndsTheFlushes() async throws {
+    @Test func closingEndsTheFlushes() async throws {
         let dir = TemporaryDirectory()
         let log = RecordedLog()
         let db = try open(dir, logger: log.logger)
@@ -202,6 +214,47 @@ import Testing
         try await Task.sleep(for: .milliseconds(DurableWriter.flushIntervalMilliseconds + 500))
         #expect(log.count(containing: "could not sync") == 0)
         let reopened = try open(dir)
+        #expect(try await Self.count(reopened) == 1)
+        try reopened.close()
+    }
+
+    /// A lone full write that fails commits nothing, so no fsync covered the
+    /// deferred commits before it: they still wait for their flush.
+    @Test func aFailedFullWriteDoesNotCountAsSyncingDeferredCommits() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        db.writer.flushDelayMilliseconds.store(600_000, ordering: .relaxed)  // no flush syncs them meanwhile
+        _ = try await db.tracedRead { _ in (0, Self.insert("deferred")) }
+        #expect(db.writer.hasUnsyncedCommits)
+        await #expect(throws: (any Error).self) {
+            try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('deferred')") }  // UNIQUE
+        }
+        #expect(db.writer.hasUnsyncedCommits, "nothing committed, so nothing was synced")
+        try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('full')") }
+        #expect(!db.writer.hasUnsyncedCommits, "a full commit's fsync covers the deferred commits before it")
+        try db.close()
+    }
+
+    /// Closing waits for a read still running (a call the server stopped
+    /// waiting for), and that read's trace is committed before the close.
+    @Test func closingWaitsForARunningRead() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let reading = DispatchSemaphore(value: 0)
+        let read = Task {
+            try await db.tracedRead { _ in
+                reading.signal()
+                Thread.sleep(forTimeInterval: 0.3)
+                return (0, Self.insert("late"))
+            }
+        }
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { reading.wait(); continuation.resume() }
+        }
+        try db.close()
+        #expect(try await read.value == 0, "the read finished, with its trace, before the close")
+        let reopened = try open(dir)
+        #expect(!reopened.checkedIntegrityAtOpen)
         #expect(try await Self.count(reopened) == 1)
         try reopened.close()
     }
