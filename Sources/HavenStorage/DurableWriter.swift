@@ -264,10 +264,8 @@ public final class DurableWriter: Sendable {
     /// for the next flush, which this schedules.
     private func noteCommit(full: Bool, committed: Bool) {
         let scheduleFlush = state.withLock { state -> Bool in
-            if full && committed {
-                state.deferredSynced = state.deferredCommitted
-            } else if !full && committed {
-                state.deferredCommitted += 1
+            if committed {
+                if full { state.deferredSynced = state.deferredCommitted } else { state.deferredCommitted += 1 }
             }
             guard state.unsynced, !state.flushScheduled else { return false }
             state.flushScheduled = true

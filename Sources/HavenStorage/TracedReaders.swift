@@ -61,22 +61,23 @@ final class TracedReaders: Sendable {
     /// trace is committed: if the trace cannot be written, the value is not
     /// returned.
     func read<T: Sendable>(_ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)) async throws -> T {
-        guard let connection = checkOut() else {
-            let (value, trace) = try await pool.read(read)
-            if let trace { try await writer.write(.deferred, trace) }
-            return value
+        let (value, pending): (T, ReadTrace?)
+        if let connection = checkOut() {
+            let outcome: Result<(T, ReadTrace?), Error>
+            do {
+                outcome = .success(try await Self.readAndTrace(connection, writer: writer, read))
+            } catch {
+                outcome = .failure(error)
+            }
+            // Back in the pool before any wait for the writer: under writes,
+            // that wait is a batch's fsync, and the connection is free already.
+            checkIn(connection)
+            (value, pending) = try outcome.get()
+        } else {
+            (value, pending) = try await pool.read(read)
         }
-        let outcome: Result<(T, ReadTrace?), Error>
-        do {
-            outcome = .success(try await Self.readAndTrace(connection, writer: writer, read))
-        } catch {
-            outcome = .failure(error)
-        }
-        // Back in the pool before any wait for the writer: under writes,
-        // that wait is a batch's fsync, and the connection is free already.
-        checkIn(connection)
-        let (value, pending) = try outcome.get()
-        // The writer was busy: the trace joins its next batch.
+        // The writer was busy, or the read ran on the pool: the trace joins
+        // the writer's next batch.
         if let pending { try await writer.write(.deferred, pending) }
         return value
     }
