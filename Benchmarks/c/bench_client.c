@@ -1,10 +1,13 @@
 /* The one load generator for every unary-call figure, so havend, containerd's
  * ttrpc and the echo floor are all driven by exactly the same code.
  *
- *   bench-client --socket PATH --request FILE [--connections C] [--inflight D]
- *                (--calls N | --seconds S) [--warmup N] [--echo]
+ *   bench-client --socket PATH (--request FILE | --requests FILE) [--connections C]
+ *                [--inflight D] (--calls N | --seconds S) [--warmup N] [--echo]
  *
- * FILE holds the data of one ttrpc Request frame (an encoded ttrpc.Request).
+ * --request FILE holds the data of one ttrpc Request frame (an encoded
+ * ttrpc.Request), sent on every call. --requests FILE holds several, each
+ * after its length (4 bytes, big-endian); each connection sends them in turn,
+ * starting again from the first after the last (warm-up calls included).
  * Each connection runs in its own thread with blocking sockets and keeps D
  * calls in flight (D=1: one call at a time). Every answer's header is
  * validated; unless --echo, it must be a Response (type 2) whose status is
@@ -29,6 +32,9 @@ enum { HEADER = 10, MAX_DATA = 4 << 20, SLOTS = 1 << 16 };
 static const char *socket_path;
 static uint8_t *request_data;
 static size_t request_length;
+/* The requests, in the order they are sent: offsets into request_data. */
+static size_t *request_offsets, *request_lengths, request_count;
+static size_t longest_request;
 static int connections = 1, inflight = 1, echo_mode = 0;
 static long calls_per_connection = 0, warmup = 0;
 static double seconds = 0;
@@ -98,18 +104,21 @@ static int connect_socket(void) {
     return fd;
 }
 
-static int send_call(int fd, uint32_t stream, uint8_t *frame) {
-    frame[0] = (uint8_t)(request_length >> 24);
-    frame[1] = (uint8_t)(request_length >> 16);
-    frame[2] = (uint8_t)(request_length >> 8);
-    frame[3] = (uint8_t)request_length;
+/* Sends call number `sent` (from 0) of a connection as request sent mod count. */
+static int send_call(int fd, uint32_t stream, uint8_t *frame, long sent) {
+    size_t which = (size_t)sent % request_count, length = request_lengths[which];
+    memcpy(frame + HEADER, request_data + request_offsets[which], length);
+    frame[0] = (uint8_t)(length >> 24);
+    frame[1] = (uint8_t)(length >> 16);
+    frame[2] = (uint8_t)(length >> 8);
+    frame[3] = (uint8_t)length;
     frame[4] = (uint8_t)(stream >> 24);
     frame[5] = (uint8_t)(stream >> 16);
     frame[6] = (uint8_t)(stream >> 8);
     frame[7] = (uint8_t)stream;
     frame[8] = 1; /* Request */
     frame[9] = 0;
-    return write_all(fd, frame, HEADER + request_length);
+    return write_all(fd, frame, HEADER + length);
 }
 
 static void record(worker *w, double microseconds) {
@@ -127,10 +136,9 @@ static void *run_worker(void *arg) {
         w->failed = 1;
         return NULL;
     }
-    uint8_t *out = malloc(HEADER + request_length);
+    uint8_t *out = malloc(HEADER + longest_request);
     uint8_t *in = malloc(HEADER + MAX_DATA);
     double *sent_at = calloc(SLOTS, sizeof(double));
-    memcpy(out + HEADER, request_data, request_length);
     uint32_t next_stream = 1;
     long sent = 0, received = 0, measured_from = warmup;
     double deadline = seconds > 0 ? now_seconds() + seconds : 0;
@@ -139,7 +147,7 @@ static void *run_worker(void *arg) {
     /* Fill the window. */
     for (int i = 0; i < inflight && (total < 0 || sent < total); i++) {
         sent_at[(next_stream >> 1) % SLOTS] = now_seconds();
-        if (send_call(fd, next_stream, out) != 0) goto broken;
+        if (send_call(fd, next_stream, out, sent) != 0) goto broken;
         next_stream += 2;
         sent++;
     }
@@ -156,7 +164,7 @@ static void *run_worker(void *arg) {
         if (deadline > 0 && done >= deadline) stop_sending = 1;
         if (!stop_sending && (total < 0 || sent < total)) {
             sent_at[(next_stream >> 1) % SLOTS] = now_seconds();
-            if (send_call(fd, next_stream, out) != 0) goto broken;
+            if (send_call(fd, next_stream, out, sent) != 0) goto broken;
             next_stream += 2;
             sent++;
         }
@@ -189,8 +197,10 @@ static double percentile(const double *sorted, size_t n, double p) {
 
 int main(int argc, char **argv) {
     const char *request_file = NULL;
+    int framed = 0;
     static const struct option options[] = {
         {"socket", required_argument, NULL, 's'}, {"request", required_argument, NULL, 'r'},
+        {"requests", required_argument, NULL, 'R'},
         {"connections", required_argument, NULL, 'c'}, {"inflight", required_argument, NULL, 'd'},
         {"calls", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 't'},
         {"warmup", required_argument, NULL, 'w'}, {"echo", no_argument, NULL, 'e'}, {NULL, 0, NULL, 0},
@@ -199,7 +209,8 @@ int main(int argc, char **argv) {
     while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (option) {
         case 's': socket_path = optarg; break;
-        case 'r': request_file = optarg; break;
+        case 'r': request_file = optarg; framed = 0; break;
+        case 'R': request_file = optarg; framed = 1; break;
         case 'c': connections = atoi(optarg); break;
         case 'd': inflight = atoi(optarg); break;
         case 'n': calls_per_connection = atol(optarg); break;
@@ -211,7 +222,7 @@ int main(int argc, char **argv) {
     }
     if (!socket_path || !request_file || connections < 1 || inflight < 1 || inflight > SLOTS / 4 ||
         (calls_per_connection <= 0) == (seconds <= 0)) {
-        fprintf(stderr, "usage: bench-client --socket PATH --request FILE [--connections C] [--inflight D] (--calls N | --seconds S) [--warmup N] [--echo]\n");
+        fprintf(stderr, "usage: bench-client --socket PATH (--request FILE | --requests FILE) [--connections C] [--inflight D] (--calls N | --seconds S) [--warmup N] [--echo]\n");
         return 2;
     }
     FILE *f = fopen(request_file, "rb");
@@ -222,6 +233,35 @@ int main(int argc, char **argv) {
     request_data = malloc(MAX_DATA);
     request_length = fread(request_data, 1, MAX_DATA, f);
     fclose(f);
+    request_offsets = malloc(sizeof(size_t) * (request_length / 4 + 1));
+    request_lengths = malloc(sizeof(size_t) * (request_length / 4 + 1));
+    if (!framed) {
+        request_offsets[0] = 0;
+        request_lengths[0] = longest_request = request_length;
+        request_count = 1;
+    } else {
+        for (size_t at = 0; at < request_length;) {
+            if (request_length - at < 4) {
+                fprintf(stderr, "bench-client: %s: a length cut short at byte %zu\n", request_file, at);
+                return 2;
+            }
+            const uint8_t *p = request_data + at;
+            size_t length = (size_t)p[0] << 24 | (size_t)p[1] << 16 | (size_t)p[2] << 8 | p[3];
+            if (length > request_length - at - 4) {
+                fprintf(stderr, "bench-client: %s: request %zu at byte %zu claims %zu bytes, past the end\n",
+                        request_file, request_count + 1, at, length);
+                return 2;
+            }
+            request_offsets[request_count] = at + 4;
+            request_lengths[request_count++] = length;
+            if (length > longest_request) longest_request = length;
+            at += 4 + length;
+        }
+        if (request_count == 0) {
+            fprintf(stderr, "bench-client: %s holds no requests\n", request_file);
+            return 2;
+        }
+    }
 
     worker *workers = calloc((size_t)connections, sizeof(worker));
     double started = now_seconds();

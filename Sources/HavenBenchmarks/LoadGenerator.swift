@@ -34,7 +34,17 @@ struct LoadGenerator {
 
     /// `requestFile` holds one encoded ttrpc.Request; `echo` accepts the echoed Request frames.
     func run(socket: String, requestFile: String, load: Load, echo: Bool = false, warmup: Int = 200) async throws -> Result {
-        var arguments = ["--socket", socket, "--request", requestFile, "--warmup", String(warmup)]
+        try await run(socket: socket, requests: ["--request", requestFile], load: load, echo: echo, warmup: warmup)
+    }
+
+    /// `requestsFile` holds encoded ttrpc.Requests, each after its length
+    /// (4 bytes, big-endian), sent in turn on each connection.
+    func run(socket: String, requestsFile: String, load: Load, warmup: Int) async throws -> Result {
+        try await run(socket: socket, requests: ["--requests", requestsFile], load: load, echo: false, warmup: warmup)
+    }
+
+    private func run(socket: String, requests: [String], load: Load, echo: Bool, warmup: Int) async throws -> Result {
+        var arguments = ["--socket", socket] + requests + ["--warmup", String(warmup)]
         switch load {
         case .sequential(let calls):
             arguments += ["--calls", String(calls)]

@@ -49,7 +49,7 @@ struct DaemonService {
             },
             .unary("ListPlugins", Haven_V1_ListPluginsRequest.self, Haven_V1_ListPluginsResponse.self, access: .anyone) { _, _ in
                 Haven_V1_ListPluginsResponse.with { $0.plugins = plugins.pluginInfos }
-            }.startingOnEventLoop(),
+            }.runningOnEventLoop(),
             .unary("Describe", Haven_V1_DescribeRequest.self, Haven_V1_DescribeResponse.self, access: .anyone) { _, _ in
                 describe()
             },

@@ -54,7 +54,7 @@ final class ServiceRouter: RPCDispatcher {
                     return try immediate(call.payload, CallContext(call: call, caller: caller, logger: self.logger))
                 }))
             }
-            return .unary(run, definition.startsOnEventLoop ? .startOnEventLoop : .task)
+            return .unary(run, definition.runsOnEventLoop ? .onEventLoop : .task)
         case .serverStreaming(let handler):
             return .serverStreaming { [self] call, writer in
                 let context = try await self.context(for: call, definition)

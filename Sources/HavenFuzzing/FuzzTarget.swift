@@ -170,8 +170,8 @@ enum FrameFuzzing {
     struct Dispatcher: RPCDispatcher {
         func route(service: String, method: String) -> RoutedMethod {
             switch method {
-            case "Echo": .unary({ call in call.payload }, .startOnEventLoop)
-            case "Fail": .unary({ _ in throw RPCError.invalidArgument("fuzz") }, .startOnEventLoop)
+            case "Echo": .unary({ call in call.payload }, .onEventLoop)
+            case "Fail": .unary({ _ in throw RPCError.invalidArgument("fuzz") }, .onEventLoop)
             default: .reject(.unimplemented("no \(service)/\(method)"))
             }
         }

@@ -26,17 +26,20 @@ public struct MethodDefinition: Sendable {
     public let outputType: String
     public let access: MethodAccess
     public let handler: Handler
-    /// Starts on the connection's event loop (see `startingOnEventLoop()`).
-    public private(set) var startsOnEventLoop = false
+    /// Runs on the connection's event loop (see `runningOnEventLoop()`).
+    public private(set) var runsOnEventLoop = false
     /// Answers without a task when it can (see `answeringImmediately`).
     public private(set) var immediate: (@Sendable ([UInt8], CallContext) throws -> [UInt8]?)?
 
-    /// For cheap unary methods that do little before their first await
-    /// (no large decoding, no computing): the call begins on the connection's
-    /// event loop instead of hopping to a task, saving two thread switches.
-    public func startingOnEventLoop() -> MethodDefinition {
+    /// For unary methods that do little Swift work outside their awaits (no
+    /// large decoding or encoding, no computing; database closures run on the
+    /// database's threads): the call runs on the connection's event loop,
+    /// starting there instead of hopping to a task and resuming there after
+    /// its database work, saving two thread switches each way. While its
+    /// code runs, no other connection on that loop is served.
+    public func runningOnEventLoop() -> MethodDefinition {
         var copy = self
-        copy.startsOnEventLoop = true
+        copy.runsOnEventLoop = true
         return copy
     }
 
@@ -44,13 +47,13 @@ public struct MethodDefinition: Sendable {
     /// Health): when the caller's identity is cached and `answer` returns
     /// bytes, the call is answered on the event loop with no task at all.
     /// When `answer` returns nil, or the caller is not cached or not
-    /// allowed, the ordinary handler runs (starting on the event loop), so
+    /// allowed, the ordinary handler runs (on the event loop), so
     /// what the caller sees never depends on which path answered.
     /// `answer` must not block.
     public func answeringImmediately<Request: SwiftProtobuf.Message>(
         _ request: Request.Type, _ answer: @escaping @Sendable (Request, CallContext) throws -> [UInt8]?
     ) -> MethodDefinition {
-        var copy = startingOnEventLoop()
+        var copy = runningOnEventLoop()
         copy.immediate = { bytes, context in try answer(Self.decode(Request.self, bytes, context), context) }
         return copy
     }

@@ -5,16 +5,19 @@ public enum HandlerExecution: Sendable {
     /// In a new task on the global executor: the default, and right for any
     /// handler that may compute or decode much before it first awaits.
     case task
-    /// On the connection's event loop, continuing there until the handler's
-    /// first suspension (`Task.immediate`). For cheap methods (Hello,
-    /// Health) this saves two thread hops per call; a handler that would
-    /// hold the loop must not use it.
-    case startOnEventLoop
+    /// On the connection's event loop: the handler starts there
+    /// (`Task.immediate`) and resumes there after each await, so a call whose
+    /// work is awaited elsewhere (the database's threads) crosses threads
+    /// twice instead of four times. For methods whose own Swift work around
+    /// their awaits is small (Hello, Health, a timeline, whose rows become
+    /// messages on the database's thread); a handler that would hold the
+    /// loop must not use it.
+    case onEventLoop
     /// Answered on the event loop with no task at all when `immediate`
     /// returns an answer: for methods a monitor or every CLI start calls
     /// (Health, Hello), whose answer is usually at hand. When it returns nil
     /// (a cache to fill, a denial to audit), the async handler starts on the
-    /// event loop as with `startOnEventLoop`. `immediate` must not block.
+    /// event loop as with `onEventLoop`. `immediate` must not block.
     case immediateWhenPossible(@Sendable (ServerCall) throws -> [UInt8]?)
 }
 

@@ -49,6 +49,8 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
     private var idleTimer: Scheduled<Void>?
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var context: ChannelHandlerContext!
+    /// Runs the tasks of calls that run on this connection's event loop.
+    private var loopExecutor: EventLoopTaskExecutor!
 
     init(
         dispatcher: any RPCDispatcher, limits: ServerLimits, peer: PeerCredentials?, certificate: PresentedCertificate? = nil,
@@ -68,6 +70,7 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        loopExecutor = EventLoopTaskExecutor(context.eventLoop)
         lastActivity = context.eventLoop.now
         if context.channel.isActive { armIdleTimer() }
     }
@@ -251,14 +254,15 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
 
         // Spawn first, then store: a handler that starts on the event loop may
         // finish (and touch `calls`) before spawn returns.
-        let task = Self.spawn(route, call, NIOLoopBound(self, eventLoop: context.eventLoop), logger)
+        let task = Self.spawn(route, call, NIOLoopBound(self, eventLoop: context.eventLoop), loopExecutor, logger)
         calls[id]?.task = task
     }
 
     /// Runs a call's handler in its own task; the outcome comes back to the
     /// event loop to be written.
     private static func spawn(
-        _ route: RoutedMethod, _ call: ServerCall, _ this: NIOLoopBound<ServerConnectionHandler>, _ logger: Logger
+        _ route: RoutedMethod, _ call: ServerCall, _ this: NIOLoopBound<ServerConnectionHandler>,
+        _ loopExecutor: EventLoopTaskExecutor, _ logger: Logger
     ) -> Task<Void, Never> {
         let loop = this.eventLoop
         let id = call.streamID
@@ -268,10 +272,10 @@ final class ServerConnectionHandler: ChannelDuplexHandler {
                 let outcome = await runUnary(handler, call, logger)
                 loop.execute { this.value.finish(id, outcome) }
             }
-        case .unary(let handler, .startOnEventLoop), .unary(let handler, .immediateWhenPossible):
-            return Task.immediate {
+        case .unary(let handler, .onEventLoop), .unary(let handler, .immediateWhenPossible):
+            return Task.immediate(executorPreference: loopExecutor) {
                 let outcome = await runUnary(handler, call, logger)
-                // Still on the loop when the handler never suspended: answer now.
+                // On the loop, where the task started and resumed: answer now.
                 if loop.inEventLoop {
                     this.value.finish(id, outcome)
                 } else {

@@ -40,6 +40,7 @@ import Testing
             "Health throughput, 64 in flight on 4 connections",
             "durable concern creation, 64 concurrent writers",
             "student timeline read p99 (Timeline/Get)", "student timeline read p99, against an audited query",
+            "student timeline read p50, against the concerns alone",
             "concerns report (Reports/Run, JSON)", "screening report (Reports/Run, JSON)",
             "referrals report (Reports/Run, JSON)", "caseload report (Reports/Run, JSON)",
         ]

@@ -76,6 +76,8 @@ import Testing
         let timeline = try await daemon.cli(["timeline", "stu-1-1"], environment: counselor)
         #expect(timeline.stdout.contains("Screening: Ask Suicide-Screening Questions (ASQ)"))
         #expect(timeline.stdout.contains("acute_positive"))
+        #expect(timeline.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            .contains("Result: acute_positive; flags: suicide_risk, acute_suicide_risk, positive_screen"), "\(timeline.stdout)")
         let client = try await daemon.client()
         for try await event in try client.serverStream("haven.v1.Events", "Subscribe", Haven_V1_SubscribeRequest.with { $0.fromSequence = 1; $0.types = ["screening.completed"] },
                                                        as: Haven_V1_Event.self) {

@@ -41,6 +41,19 @@ import Testing
         }
     }
 
+    /// An `.onEventLoop` handler starts on the connection's loop and, after
+    /// awaiting work on another thread, resumes there, not on a Swift
+    /// concurrency thread that would have to wake the loop to answer.
+    @Test func anOnEventLoopHandlerStartsAndResumesOnTheEventLoop() async throws {
+        try await withServer { path in
+            let client = try await RPCClient.connect(unixSocket: path)
+            for _ in 0..<20 {
+                #expect(try await client.unary(service: "test.Echo", method: "OnLoop", payload: []) == [1, 1])
+            }
+            await client.close()
+        }
+    }
+
     @Test func manyConcurrentCallsOnOneConnectionEachGetTheirOwnAnswer() async throws {
         try await withServer { path in
             let client = try await RPCClient.connect(unixSocket: path)

@@ -1,5 +1,7 @@
+import Dispatch
 import HavenRPCServer
 import HavenWire
+import NIOPosix
 
 struct UnexpectedFailure: Error {}
 
@@ -61,6 +63,17 @@ struct TestDispatcher: RPCDispatcher {
                 default: return nil
                 }
             }))
+        case "OnLoop":
+            // Where an `.onEventLoop` handler runs before and after awaiting
+            // work done on another thread: 1 on an event loop thread, 0 elsewhere.
+            return .unary({ _ in
+                let before: UInt8 = MultiThreadedEventLoopGroup.currentEventLoop == nil ? 0 : 1
+                await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                    DispatchQueue.global().async { done.resume() }
+                }
+                let after: UInt8 = MultiThreadedEventLoopGroup.currentEventLoop == nil ? 0 : 1
+                return [before, after]
+            }, .onEventLoop)
         case "Peer":
             return .unary { call in
                 guard let peer = call.peer else { return [] }

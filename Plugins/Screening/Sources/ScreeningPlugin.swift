@@ -83,18 +83,17 @@ struct ScreeningTimeline: TimelineContributor {
 
     func timelineEntries(studentID: String, access: AccessDecision, caller: Caller, db: Database) throws -> [TimelineEntry] {
         guard access.isFull else { return [] }
-        return try ScreeningStore.administrationIDs(db, studentID: studentID, status: nil).compactMap { id in
-            guard let row = try ScreeningStore.administration(db, id: id) else { return nil }
+        return try ScreeningStore.timelineRows(db, studentID: studentID).map { row in
             let title = catalog.instrument(row.instrumentID, version: row.instrumentVersion)?.title ?? row.instrumentID
-            if let result = try ScreeningStore.result(db, administrationID: id) {
+            if let result = row.result {
                 var detail = "Result: \(result.band)"
                 if let total = result.total { detail += ", total \(formatScore(total))" }
-                if !result.flags.isEmpty { detail += "; flags: \(result.flags.map(\.name).joined(separator: ", "))" }
-                return TimelineEntry(id: id, kind: "screening", occurredAt: StoredTime.date(result.submittedAt), title: "Screening: \(title)",
-                                     detail: detail, recordID: id, source: ScreeningPlugin.id)
+                if !result.flagNames.isEmpty { detail += "; flags: \(result.flagNames.joined(separator: ", "))" }
+                return TimelineEntry(id: row.id, kind: "screening", occurredAt: StoredTime.date(result.submittedAt), title: "Screening: \(title)",
+                                     detail: detail, recordID: row.id, source: ScreeningPlugin.id)
             }
-            return TimelineEntry(id: id, kind: "screening", occurredAt: StoredTime.date(row.startedAt), title: "Screening started: \(title)",
-                                 detail: "In progress (\(row.context))", recordID: id, source: ScreeningPlugin.id)
+            return TimelineEntry(id: row.id, kind: "screening", occurredAt: StoredTime.date(row.startedAt), title: "Screening started: \(title)",
+                                 detail: "In progress (\(row.context))", recordID: row.id, source: ScreeningPlugin.id)
         }
     }
 }

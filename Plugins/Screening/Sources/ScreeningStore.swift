@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import HavenJSON
 import HavenStorage
 
 /// SQL for instruments, administrations, answers, results, annotations and
@@ -132,6 +133,41 @@ enum ScreeningStore {
             id: row["id"], studentID: row["student_id"], instrumentID: row["instrument_id"], instrumentVersion: row["instrument_version"],
             context: row["context"], reason: row["reason"], concernID: row["concern_id"], startedBy: row["started_by"],
             startedAt: row["started_at"], node: row["origin_node"], submitted: row["submitted"])
+    }
+
+    /// What a timeline shows of one administration and its result.
+    struct TimelineRow {
+        var id: String
+        var instrumentID: String
+        var instrumentVersion: String
+        var context: String
+        var startedAt: Int64
+        var result: (band: String, total: Double?, flagNames: [String], submittedAt: Int64)?
+    }
+
+    /// A student's administrations, newest first, each with what a timeline
+    /// shows of its result, in one query: a timeline is read for every
+    /// student a counselor opens, and reading each administration and its
+    /// whole result (subscales, flags' items) separately took three
+    /// statements and a Foundation JSON decode per screening.
+    static func timelineRows(_ db: Database, studentID: String) throws -> [TimelineRow] {
+        try Row.fetchAll(db.cachedStatement(sql: """
+            SELECT a.id, a.instrument_id, a.instrument_version, a.context, a.started_at,
+                   r.administration_id IS NOT NULL, r.band, r.total, r.flags, r.submitted_at
+            FROM screening_administrations a LEFT JOIN screening_results r ON r.administration_id = a.id
+            WHERE a.student_id = ? ORDER BY a.started_at DESC
+            """), arguments: [studentID]).map { row in
+            TimelineRow(
+                id: row[0], instrumentID: row[1], instrumentVersion: row[2], context: row[3], startedAt: row[4],
+                result: (row[5] as Bool) ? (band: row[6], total: row[7], flagNames: flagNames(row[8]), submittedAt: row[9]) : nil)
+        }
+    }
+
+    /// The names in a stored flags list (`[{"name": ..., "items": ...}]`);
+    /// none if it does not parse, as `result` reads it.
+    static func flagNames(_ stored: String) -> [String] {
+        guard let list = (try? JSONParser.parse(stored))?.arrayValue else { return [] }
+        return list.compactMap { $0["name"]?.stringValue }
     }
 
     static func administrationIDs(_ db: Database, studentID: String, status: String?) throws -> [String] {

@@ -45,8 +45,7 @@ public final class AccessPolicy: Sendable {
             return AccessDecision(scope: .full, basis: "district", explanation: "your role sees every student in the district")
         }
         if scopes.contains(.school) {
-            let schools = try StaffStore.schools(db, staffID: staffID)
-            if schools.contains(student.schoolID) {
+            if try StaffStore.lists(db, staffID: staffID, schoolID: student.schoolID) {
                 return AccessDecision(scope: .full, basis: "school", detail: student.schoolID, explanation: "your role sees every student at your schools")
             }
         }

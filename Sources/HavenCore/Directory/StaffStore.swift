@@ -21,6 +21,13 @@ enum StaffStore {
         try String.fetchAll(db.cachedStatement(sql: "SELECT school_id FROM staff_schools WHERE staff_id = ? ORDER BY school_id"), arguments: [staffID])
     }
 
+    /// Whether `schoolID` is among the staff member's listed schools (one
+    /// index probe; a school-scoped role's access to a student is decided by
+    /// it on every read, and an administrator may list fifty schools).
+    static func lists(_ db: Database, staffID: String, schoolID: String) throws -> Bool {
+        try db.fetchFirstBound("SELECT 1 FROM staff_schools WHERE staff_id = ? AND school_id = ?", staffID, schoolID) { _ in true } ?? false
+    }
+
     /// Whether the staff member works at `schoolID`; one with no schools
     /// listed works at all of them. (Asked for every concern recorded.)
     static func worksAt(_ db: Database, staffID: String, schoolID: String) throws -> Bool {

@@ -96,7 +96,10 @@ struct TimelineService {
                         $0.hiddenEntries = Int32(hidden)
                     }
                 }
-            },
+            }
+            // Its work is the database closure above; only decoding the
+            // request and encoding the answer run on the connection's loop.
+            .runningOnEventLoop(),
         ])
     }
 }

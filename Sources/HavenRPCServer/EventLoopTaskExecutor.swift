@@ -1,0 +1,19 @@
+import NIOCore
+
+/// Runs a task's jobs on one NIO event loop. A call handler that prefers it
+/// starts on the connection's loop and, after each await (typically its
+/// database work, which runs on the database's own threads), resumes on the
+/// loop again: the answer is then written where it is, instead of one thread
+/// waking a Swift concurrency thread that then wakes the loop.
+final class EventLoopTaskExecutor: TaskExecutor {
+    private let loop: any EventLoop
+
+    init(_ loop: any EventLoop) {
+        self.loop = loop
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+    }
+}
