@@ -209,8 +209,15 @@ int main(int argc, char **argv) {
     while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (option) {
         case 's': socket_path = optarg; break;
-        case 'r': request_file = optarg; framed = 0; break;
-        case 'R': request_file = optarg; framed = 1; break;
+        case 'r':
+        case 'R':
+            if (request_file) {
+                fprintf(stderr, "bench-client: give one of --request and --requests, once\n");
+                return 2;
+            }
+            request_file = optarg;
+            framed = option == 'R';
+            break;
         case 'c': connections = atoi(optarg); break;
         case 'd': inflight = atoi(optarg); break;
         case 'n': calls_per_connection = atol(optarg); break;
@@ -231,10 +238,18 @@ int main(int argc, char **argv) {
         return 2;
     }
     request_data = malloc(MAX_DATA);
+    if (!request_data) return 2;
     request_length = fread(request_data, 1, MAX_DATA, f);
+    int too_long = request_length == MAX_DATA && fgetc(f) != EOF;
     fclose(f);
+    if (too_long) {
+        fprintf(stderr, "bench-client: %s is over %d bytes\n", request_file, MAX_DATA);
+        return 2;
+    }
+    /* Each framed request takes at least its 4-byte length. */
     request_offsets = malloc(sizeof(size_t) * (request_length / 4 + 1));
     request_lengths = malloc(sizeof(size_t) * (request_length / 4 + 1));
+    if (!request_offsets || !request_lengths) return 2;
     if (!framed) {
         request_offsets[0] = 0;
         request_lengths[0] = longest_request = request_length;

@@ -93,7 +93,8 @@ struct TimelineFigures {
         return data
     }
 
-    /// The rows a timeline shows, read by one indexed query: the student,
+    /// The rows a timeline shows (nearly: not grant revocations, nor the
+    /// names of granters and referral actors), read by one indexed query: the student,
     /// their concerns with current state and reporter, every concern's notes,
     /// amendments and status changes with their authors, grants and emergency
     /// access, screenings with their results, and referral actions — each
@@ -219,6 +220,9 @@ struct TimelineFigures {
         await admin.close()
         var random = SplitMix(seed: 7)
         let count = min(run.scale.timelineReads + Self.warmup, all.count)
+        guard count > Self.warmup else {
+            throw BenchmarkError("the timeline figure needs more than \(Self.warmup) students; the database has \(all.count)")
+        }
         let students = (0..<count).map { _ in all[Int(random.next() % UInt64(all.count))] }
         return (token.secret, students)
     }

@@ -36,7 +36,10 @@ public struct MethodDefinition: Sendable {
     /// database's threads): the call runs on the connection's event loop,
     /// starting there instead of hopping to a task and resuming there after
     /// its database work, saving two thread switches each way. While its
-    /// code runs, no other connection on that loop is served.
+    /// code runs, no other connection on that loop is served — nor while
+    /// the child tasks it starts (`async let`, task groups) or the default
+    /// actors it calls run, which run on the loop too. Encode a large
+    /// answer inside the database closure (`unaryEncoded`), not after it.
     public func runningOnEventLoop() -> MethodDefinition {
         var copy = self
         copy.runsOnEventLoop = true

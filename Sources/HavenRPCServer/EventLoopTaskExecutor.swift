@@ -5,6 +5,10 @@ import NIOCore
 /// database work, which runs on the database's own threads), resumes on the
 /// loop again: the answer is then written where it is, instead of one thread
 /// waking a Swift concurrency thread that then wakes the loop.
+///
+/// The loop must outlive every task that prefers it: NIO drops work given
+/// to a loop that has shut down, and such a task would never finish.
+/// havend's loops live as long as the process.
 final class EventLoopTaskExecutor: TaskExecutor {
     private let loop: any EventLoop
 

@@ -62,7 +62,7 @@ final class TracedReaders: Sendable {
     /// returned.
     func read<T: Sendable>(_ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)) async throws -> T {
         let (value, pending): (T, ReadTrace?)
-        if let connection = checkOut() {
+        if let connection = await checkOut() {
             let outcome: Result<(T, ReadTrace?), Error>
             do {
                 outcome = .success(try await Self.readAndTrace(connection, writer: writer, read))
@@ -106,7 +106,7 @@ final class TracedReaders: Sendable {
         }
     }
 
-    private func checkOut() -> DatabaseQueue? {
+    private func checkOut() async -> DatabaseQueue? {
         let reuse = state.withLock { state -> DatabaseQueue?? in
             if state.closed { return .some(nil) }
             if let connection = state.idle.popLast() { return connection }
@@ -115,6 +115,16 @@ final class TracedReaders: Sendable {
             return nil
         }
         if let reuse { return reuse }
+        // Opening touches the file: not on the caller's thread, which may be
+        // a connection's event loop (`MethodDefinition.runningOnEventLoop`).
+        return await withCheckedContinuation { opened in
+            DispatchQueue.global().async { opened.resume(returning: self.open()) }
+        }
+    }
+
+    /// A new connection for traced reads, counted in `all`; nil if it could
+    /// not be opened or the readers closed meanwhile.
+    private func open() -> DatabaseQueue? {
         do {
             // Opened on first use, after every migration (GRDB's schema
             // cache on a queue is not refreshed when another connection

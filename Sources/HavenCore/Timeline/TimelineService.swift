@@ -13,7 +13,7 @@ struct TimelineService {
 
     var definition: ServiceDefinition {
         ServiceDefinition(name: "haven.v1.Timeline", methods: [
-            .unary("Get", Haven_V1_GetTimelineRequest.self, Haven_V1_GetTimelineResponse.self, access: .staff) { request, context in
+            .unaryEncoded("Get", Haven_V1_GetTimelineRequest.self, Haven_V1_GetTimelineResponse.self, access: .staff) { request, context in
                 let from = request.hasFrom ? request.from.ms : Int64.min
                 let to = request.hasTo ? request.to.ms : Int64.max
                 let contributors = core.timelineContributors.all
@@ -80,7 +80,10 @@ struct TimelineService {
                         .sorted { ($0.occurredAt, $0.id) < ($1.occurredAt, $1.id) }
                     trail.record(AuditRecord(action: "timeline.read", studentID: student.id, recordIDs: entries.map(\.recordID),
                                              fields: ["timeline"], purpose: decision.basis))
-                    return .with {
+                    // Encoded here, on the database's thread: the call runs
+                    // on its connection's event loop, which a long timeline's
+                    // encoding must not hold.
+                    return try Haven_V1_GetTimelineResponse.with {
                         $0.student = StudentStore.message(studentRow)
                         $0.entries = entries.map { e in
                             .with {
@@ -94,11 +97,11 @@ struct TimelineService {
                             }
                         }
                         $0.hiddenEntries = Int32(hidden)
-                    }
+                    }.serializedBytes() as [UInt8]
                 }
             }
-            // Its work is the database closure above; only decoding the
-            // request and encoding the answer run on the connection's loop.
+            // Its work, encoding the answer included, is the database
+            // closure above; only decoding the request runs on the loop.
             .runningOnEventLoop(),
         ])
     }
