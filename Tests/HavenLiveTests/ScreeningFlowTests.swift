@@ -95,6 +95,10 @@ import Testing
         #expect(response["resourceType"] as? String == "QuestionnaireResponse")
         #expect(response["status"] as? String == "completed")
         #expect((response["item"] as! [[String: Any]]).count == 5)
+        // The stored result's flags travel with the export.
+        for flag in ["suicide_risk", "acute_suicide_risk", "positive_screen"] {
+            #expect(export.stdout.contains("\"\(flag)\""), "\(flag) missing from \(export.stdout)")
+        }
         try await daemon.stop()
     }
 

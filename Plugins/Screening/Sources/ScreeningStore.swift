@@ -159,15 +159,17 @@ enum ScreeningStore {
             """), arguments: [studentID]).map { row in
             TimelineRow(
                 id: row[0], instrumentID: row[1], instrumentVersion: row[2], context: row[3], startedAt: row[4],
-                result: (row[5] as Bool) ? (band: row[6], total: row[7], flagNames: flagNames(row[8]), submittedAt: row[9]) : nil)
+                result: (row[5] as Bool) ? (band: row[6], total: row[7], flagNames: flags(row[8]).map(\.name), submittedAt: row[9]) : nil)
         }
     }
 
-    /// The names in a stored flags list (`[{"name": ..., "items": ...}]`);
-    /// none if it does not parse, as `result` reads it.
-    static func flagNames(_ stored: String) -> [String] {
+    /// A result's stored flags (`[{"name": ..., "items": "a,b"}]`, as
+    /// `insertResult` writes them); none if the text does not parse.
+    static func flags(_ stored: String) -> [(name: String, items: [String])] {
         guard let list = (try? JSONParser.parse(stored))?.arrayValue else { return [] }
-        return list.compactMap { $0["name"]?.stringValue }
+        return list.map { flag in
+            (flag["name"]?.stringValue ?? "", (flag["items"]?.stringValue ?? "").split(separator: ",").map(String.init))
+        }
     }
 
     static func administrationIDs(_ db: Database, studentID: String, status: String?) throws -> [String] {
@@ -223,11 +225,10 @@ enum ScreeningStore {
     static func result(_ db: Database, administrationID: String) throws -> ResultRow? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM screening_results WHERE administration_id = ?"), arguments: [administrationID]) else { return nil }
         let subscales = (try? JSONSerialization.jsonObject(with: Data((row["subscales"] as String).utf8))) as? [String: Double] ?? [:]
-        let flagList = (try? JSONSerialization.jsonObject(with: Data((row["flags"] as String).utf8))) as? [[String: String]] ?? []
         let missing = (row["missing"] as String).split(separator: ",").map(String.init)
         return ResultRow(
             total: row["total"], band: row["band"], subscales: subscales,
-            flags: flagList.map { ($0["name"] ?? "", ($0["items"] ?? "").split(separator: ",").map(String.init)) },
+            flags: flags(row["flags"]),
             missing: missing, guidance: row["guidance"], submittedBy: row["submitted_by"], submittedAt: row["submitted_at"])
     }
 

@@ -97,7 +97,7 @@ enum ScreeningSync {
         let score = instrument.score(try instrument.normalize(ScreeningStore.answers(db, administrationID: administration.id)))
         let student = try core.student(administration.studentID, db: db)
         let flags = score.flags.map(\.name).joined(separator: ",")
-        let sentFlags = ((try? JSONSerialization.jsonObject(with: Data(row.text("flags").utf8))) as? [[String: String]] ?? []).compactMap { $0["name"] }
+        let sentFlags = ScreeningStore.flags(row.text("flags")).map(\.name)
         if score.band != row.text("band") || flags != sentFlags.joined(separator: ",") {
             try core.audit(AuditRecord(action: "sync.score_mismatch", studentID: administration.studentID, recordIDs: [administration.id],
                                        purpose: "the desktop scored \(row.text("band")) [\(sentFlags.joined(separator: ","))]; the server scores \(score.band) [\(flags)] and routes on its own score",
