@@ -178,7 +178,7 @@ public final class DurableWriter: Sendable {
     }
 
     private func drain() {
-        // A commit beside the writer (`commitBeside`) left the WAL long
+        // A commit beside the writer (`commitWithRead`) left the WAL long
         // while no batch ran.
         if state.withLock({ state in defer { state.walLongBeside = false }; return state.walLongBeside }) {
             restartWALIfLong()
@@ -276,26 +276,68 @@ public final class DurableWriter: Sendable {
         }
     }
 
-    /// Commits `body` as a deferred write on the caller's own connection —
-    /// when the writer is idle; returns false, having run nothing, when a
-    /// batch is running or waiting (the caller then hands its write to
-    /// `write(.deferred)`, in turn).
+    /// Commits `body` — what a read must record — in that read's own
+    /// transaction, on the caller's connection, as a deferred write, when
+    /// the writer is idle; returns false when a batch is running or
+    /// waiting (the caller then hands its write to `write(.deferred)`, in
+    /// turn). `db` must be inside the read's transaction, still read-only;
+    /// this ends it in every case: committed with `body`'s writes, or, when
+    /// it returns false or throws, with nothing written.
     ///
-    /// Why: every commit makes every other connection drop its page cache
-    /// (SQLite resets a connection's cache when the WAL changed since its
-    /// last read), and an audited read commits its audit entry. Committed
-    /// by the writer, it left every reader cold, so each read of a
-    /// student's record re-read the same b-tree pages from the kernel.
-    /// Committed on the connection that read, that connection's cache stays
-    /// valid (a connection's own commit does not reset it), and the read
-    /// needs no hop to the writer's thread and back.
+    /// Why the read's own transaction: an access and its audit entry commit
+    /// together (DESIGN.md principle 4), and a read costs one transaction,
+    /// not two. SQLite lets a read transaction start writing only while its
+    /// snapshot is the latest: when another connection committed after the
+    /// read began, the first write fails (SQLITE_BUSY_SNAPSHOT; SQLITE_BUSY
+    /// if something outside the writer, such as another process, holds the
+    /// write lock). Nothing was written then; the read's transaction is
+    /// rolled back and `body` runs at once in a transaction of its own on
+    /// the same connection, before the answer leaves, as every trace did
+    /// before. `body` may read what it needs (the audit chain's head) and
+    /// is never committed on a stale snapshot: a write in a transaction
+    /// whose snapshot is not the latest is refused.
+    ///
+    /// Why the caller's connection: every commit makes every other
+    /// connection drop its page cache (SQLite resets a connection's cache
+    /// when the WAL changed since its last read). Committed by the writer,
+    /// audit entries left every reader cold, so each read of a student's
+    /// record re-read the same b-tree pages from the kernel. Committed on
+    /// the connection that read, that connection's cache stays valid, and
+    /// the read needs no hop to the writer's thread and back.
     ///
     /// While it runs, this holds the writer's turn (`draining`), so no batch
     /// commits beside it; writes that arrive meanwhile wait, and are started
-    /// when it returns. `db` must not be inside a transaction, and its
-    /// connection must run with `synchronous = NORMAL` (the commit is
-    /// deferred: on disk at the next full commit or flush).
-    public func commitBeside(_ db: Database, _ body: (Database) throws -> Void) throws -> Bool {
+    /// when it returns. The connection must run with `synchronous = NORMAL`
+    /// (the commit is deferred: on disk at the next full commit or flush).
+    public func commitWithRead(_ db: Database, _ body: (Database) throws -> Void) throws -> Bool {
+        // Whatever happens below, the read's transaction does not outlive this.
+        defer { if db.isInsideTransaction { try? db.executeCached("ROLLBACK") } }
+        let committed = try holdingTurn {
+            // Rolled back before the turn is handed back: a failed `body`
+            // must not hold SQLite's write lock while the next batch begins.
+            defer { if db.isInsideTransaction { try? db.executeCached("ROLLBACK") } }
+            do {
+                try body(db)
+                try db.executeCached("COMMIT")
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                // A commit came between the read's start and now: its
+                // snapshot can no longer write. Nothing was written.
+                if db.isInsideTransaction { try db.executeCached("ROLLBACK") }
+                try db.executeCached("BEGIN IMMEDIATE")
+                try body(db)
+                try db.executeCached("COMMIT")
+            }
+        }
+        // The writer was busy: the read's transaction ends, having written nothing.
+        if !committed { try db.executeCached("COMMIT") }
+        return committed
+    }
+
+    /// Runs `commit` holding the writer's turn, then hands the turn back,
+    /// starting the drainer for writes that arrived meanwhile (or for a WAL
+    /// the commit left long). Returns false, having run nothing, when a
+    /// batch is running or waiting.
+    private func holdingTurn(_ commit: () throws -> Void) throws -> Bool {
         let claimed = state.withLock { state -> Bool? in
             guard !state.flushingStopped else { return nil }
             guard !state.draining else { return false }
@@ -307,10 +349,7 @@ public final class DurableWriter: Sendable {
         guard claimed else { return false }
         var failure: Error?
         do {
-            try db.inTransaction(.immediate) {
-                try body(db)
-                return .commit
-            }
+            try commit()
         } catch {
             failure = StorageFault.classify(error)
         }

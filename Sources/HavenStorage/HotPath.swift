@@ -53,6 +53,16 @@ extension Database {
         return all
     }
 
+    /// Every row of a query on the hot path handed to `row` in turn, bound
+    /// and read by column position like `fetchFirstBound`, for a caller that
+    /// folds rows as they come (a timeline's concerns and their entries).
+    public func forEachBound(_ sql: String, _ values: any DirectlyBindable..., row: (DirectRow) throws -> Void) throws {
+        try stepBound(sql, values) { current in
+            try row(current)
+            return true
+        }
+    }
+
     /// Binds `values` to the marked statement for `sql` and steps it, handing
     /// each row to `row` for as long as it returns true.
     private func stepBound(_ sql: String, _ values: [any DirectlyBindable], _ row: (DirectRow) throws -> Bool) throws {

@@ -8,9 +8,9 @@ import Logging
 /// entries); nil when it has nothing to record.
 public typealias ReadTrace = @Sendable (Database) throws -> Void
 
-/// Connections for reads that leave a trace: a read, then a deferred commit
-/// of what it must record, on the same connection and beside the writer
-/// (`DurableWriter.commitBeside`).
+/// Connections for reads that leave a trace: a read, and a deferred commit
+/// of what it must record in the read's own transaction, on the same
+/// connection and beside the writer (`DurableWriter.commitWithRead`).
 ///
 /// A read of a student's record commits its audit entry before the answer
 /// leaves. Committed by the writer, that entry made every reader connection
@@ -56,8 +56,8 @@ final class TracedReaders: Sendable {
         self.logger = logger
     }
 
-    /// Runs `read` in a read-only transaction, then commits the trace it
-    /// returns (deferred durability), and returns its value only once the
+    /// Runs `read` in a transaction, commits the trace it returns in that
+    /// transaction (deferred durability), and returns its value only once the
     /// trace is committed: if the trace cannot be written, the value is not
     /// returned.
     func read<T: Sendable>(_ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)) async throws -> T {
@@ -82,27 +82,29 @@ final class TracedReaders: Sendable {
         return value
     }
 
-    /// The read, then its trace committed beside the writer; the trace is
-    /// returned when the writer was busy and it is still to be written.
+    /// The read, then its trace committed in the read's transaction beside
+    /// the writer; the trace is returned when the writer was busy and it is
+    /// still to be written.
     private static func readAndTrace<T: Sendable>(
         _ connection: DatabaseQueue, writer: DurableWriter, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)
     ) async throws -> (T, ReadTrace?) {
         try await connection.writeWithoutTransaction { db -> (T, ReadTrace?) in
-            var outcome: (T, ReadTrace?)?
-            try db.inTransaction(.deferred) {
-                outcome = try read(db)
-                // Read-only by inspection, not by `PRAGMA query_only`:
-                // setting that pragma expires every prepared statement on
-                // the connection, and each read would prepare all of its
-                // statements anew (it doubled a timeline read's time). The
-                // price: a read that writes (a bug, never a client's doing)
-                // holds SQLite's write lock until it is rolled back here.
-                guard sqlite3_txn_state(db.sqliteConnection, nil) != SQLITE_TXN_WRITE else { throw ReadThatWrote() }
-                return .commit
+            try db.executeCached("BEGIN DEFERRED")
+            // No way out of here leaves the connection inside a transaction.
+            defer { if db.isInsideTransaction { try? db.executeCached("ROLLBACK") } }
+            let (value, trace) = try read(db)
+            // Read-only by inspection, not by `PRAGMA query_only`: setting
+            // that pragma expires every prepared statement on the
+            // connection, and each read would prepare all of its statements
+            // anew (it doubled a timeline read's time). The price: a read
+            // that writes (a bug, never a client's doing) holds SQLite's
+            // write lock until it is rolled back here.
+            guard sqlite3_txn_state(db.sqliteConnection, nil) != SQLITE_TXN_WRITE else { throw ReadThatWrote() }
+            guard let trace else {
+                try db.executeCached("COMMIT")
+                return (value, nil)
             }
-            let (value, trace) = outcome!
-            guard let trace else { return (value, nil) }
-            return try writer.commitBeside(db, trace) ? (value, nil) : (value, trace)
+            return try writer.commitWithRead(db, trace) ? (value, nil) : (value, trace)
         }
     }
 

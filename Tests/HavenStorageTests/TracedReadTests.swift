@@ -1,14 +1,16 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 @testable import HavenStorage
 import HavenLocking
 import HavenTestSupport
 import Logging
 import Testing
 
-/// `HavenDatabase.tracedRead`: a read, then its trace (a read's audit
-/// entries) committed before the value is returned — on the connection that
-/// read when the writer is idle, so that connection keeps its page cache.
+/// `HavenDatabase.tracedRead`: a read, and its trace (a read's audit
+/// entries) committed before the value is returned — in the read's own
+/// transaction, on the connection that read, when the writer is idle, so
+/// that connection keeps its page cache.
 @Suite(.timeLimit(.minutes(2))) struct TracedReadTests {
     let logger = Logger(label: "test")
 
@@ -50,6 +52,55 @@ import Testing
         #expect(tracedOn.withLock { $0 } == Array(repeating: "haven.traced-reader", count: 5))
         #expect(Set(versions).count == 1, "no other connection committed between the reads: \(versions)")
         #expect(try await Self.count(db) == 5)
+        try db.close()
+    }
+
+    /// The trace is written in the read's own transaction (DESIGN.md
+    /// principle 4: an access and its audit entry commit together): when
+    /// the trace starts, the read's transaction is open and has only read.
+    @Test func theTraceIsWrittenInTheReadsOwnTransaction() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let stateAtTrace = Locked<Int32?>(nil)
+        let seen = try await db.tracedRead { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!, { db in
+                stateAtTrace.withLock { $0 = sqlite3_txn_state(db.sqliteConnection, nil) }
+                try Self.insert("traced")(db)
+            })
+        }
+        #expect(seen == 0)
+        #expect(stateAtTrace.withLock { $0 } == SQLITE_TXN_READ,
+                "the trace began inside the read's transaction (SQLITE_TXN_WRITE: a transaction of its own)")
+        #expect(try await Self.count(db) == 1)
+        try db.close()
+    }
+
+    /// Another connection commits after the read began: the read's snapshot
+    /// can no longer write (SQLITE_BUSY_SNAPSHOT), so the trace is written in
+    /// a transaction of its own right after — and what it reads there (the
+    /// audit chain's head, in havend) is the latest, never the stale snapshot.
+    @Test func aCommitBetweenTheReadAndItsTraceMovesTheTraceToAFreshTransaction() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let other = try DatabaseQueue(path: dir.file("h.sqlite"))
+        let attempts = Locked<[Int]>([])
+        let seen = try await db.tracedRead { db in
+            let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!  // the read's snapshot starts here
+            try other.write { try $0.execute(sql: "INSERT INTO things (name) VALUES ('meanwhile')") }
+            return (seen, { db in
+                let now = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!
+                attempts.withLock { $0.append(now) }
+                try db.execute(sql: "INSERT INTO things (name) VALUES (?)", arguments: ["traced after \(now)"])
+            })
+        }
+        #expect(seen == 0)
+        #expect(attempts.withLock { $0 } == [0, 1], "first on the read's snapshot (refused), then on the latest")
+        let names = try await db.pool.read { try String.fetchAll($0, sql: "SELECT name FROM things ORDER BY id") }
+        #expect(names == ["meanwhile", "traced after 1"])
+        // The connection is usable again, its next trace in its read's transaction.
+        #expect(try await db.tracedRead { _ in (2, Self.insert("next")) } == 2)
+        #expect(try await Self.count(db) == 3)
+        try other.close()
         try db.close()
     }
 

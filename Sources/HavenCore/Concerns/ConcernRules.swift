@@ -28,6 +28,27 @@ enum ConcernRules {
         return nil
     }
 
+    /// What an amendment changes in a concern as shown: narrative, location
+    /// and time are replayed from amendments, oldest first (category and
+    /// severity are kept current in concern_current). One rule for a
+    /// concern's message and for the timeline.
+    enum Amended {
+        case narrative(String)
+        case location(String)
+        case observedAt(Int64)
+
+        init?(field: String, newValue: String) {
+            switch field {
+            case "narrative": self = .narrative(newValue)
+            case "location": self = .location(newValue)
+            case "observed_at":
+                guard let ms = Int64(newValue) else { return nil }
+                self = .observedAt(ms)
+            default: return nil
+            }
+        }
+    }
+
     static let imminentGuidance = """
         IMMINENT RISK: if the student may be in danger now, stay with them (or make sure an adult does) \
         and call the designated lead or the on-duty counselor now. Do not wait for Haven to route this.

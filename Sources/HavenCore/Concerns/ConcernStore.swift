@@ -145,19 +145,6 @@ enum ConcernStore {
         return message(row, entries: entries, history: history, columns: c)
     }
 
-    /// Every entry of every concern about a student, by concern, in the
-    /// order `message` replays them: one query for a whole timeline instead
-    /// of one per concern.
-    static func entriesByConcern(_ db: Database, studentID: String) throws -> [String: [Row]] {
-        let rows = try Row.fetchAll(db.cachedStatement(sql: """
-            SELECT e.*, s.display_name AS author_name FROM concerns c
-            JOIN concern_entries e ON e.concern_id = c.id LEFT JOIN staff s ON s.id = e.author_id
-            WHERE c.student_id = ? ORDER BY e.concern_id, e.created_at, e.id
-            """), arguments: [studentID])
-        let columns = ColumnPositions(rows)
-        return Dictionary(grouping: rows) { $0["concern_id", in: columns] as String }
-    }
-
     /// The message for a concern row and its entries (oldest first).
     /// `columns`, read once from a row of the same query, saves a list or a
     /// timeline looking every column up by name in every row.
@@ -194,12 +181,11 @@ enum ConcernStore {
         // Narrative, location and time are amended by replaying entries;
         // category, severity and status come from concern_current.
         for entry in entries where (entry["kind", in: e] as String) == "amendment" {
-            let value: String = entry["new_value", in: e]
-            switch entry["field", in: e] as String {
-            case "narrative": concern.narrative = value
-            case "location": concern.location = value
-            case "observed_at": if let ms = Int64(value) { concern.observedAt = .init(ms: ms) }
-            default: break
+            switch ConcernRules.Amended(field: entry["field", in: e], newValue: entry["new_value", in: e]) {
+            case .narrative(let text): concern.narrative = text
+            case .location(let text): concern.location = text
+            case .observedAt(let ms): concern.observedAt = .init(ms: ms)
+            case nil: break
             }
         }
         if history {

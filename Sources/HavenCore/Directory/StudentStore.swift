@@ -8,10 +8,10 @@ import HavenStorage
 enum StudentStore {
     static let columns = "s.id, s.source_id, s.given_name, s.family_name, s.preferred_name, s.grade, s.school_id, s.active, s.birth_date, s.origin_node, sc.name AS school_name"
 
-    static func record(_ row: Row) -> StudentRecord {
-        StudentRecord(
-            id: row["id"], sourceID: row["source_id"], givenName: row["given_name"], familyName: row["family_name"],
-            preferredName: row["preferred_name"], grade: row["grade"], schoolID: row["school_id"], active: row["active"] as Bool)
+    /// The record's columns, the first eight of `columns`, read by position.
+    private static func record(_ row: DirectRow) -> StudentRecord {
+        StudentRecord(id: row.text(0), sourceID: row.optionalText(1), givenName: row.text(2), familyName: row.text(3),
+                      preferredName: row.optionalText(4), grade: row.text(5), schoolID: row.text(6), active: row.int64(7) != 0)
     }
 
     static func message(_ row: Row) -> Haven_V1_Student {
@@ -30,12 +30,28 @@ enum StudentStore {
         }
     }
 
-    /// By Haven id or roster sourcedId.
-    static func row(_ db: Database, id: String) throws -> Row? {
-        try Row.fetchOne(db.cachedStatement(sql: """
+    /// A student's record and message, by Haven id or roster sourcedId, read
+    /// by column position (a student's page and every timeline read one).
+    static func recordAndMessage(_ db: Database, id: String) throws -> (record: StudentRecord, message: Haven_V1_Student)? {
+        try db.fetchFirstBound("""
             SELECT \(columns) FROM students s LEFT JOIN schools sc ON sc.id = s.school_id
             WHERE s.id = ? OR s.source_id = ? LIMIT 1
-            """), arguments: [id, id])
+            """, id, id) { row in
+            let record = record(row)
+            return (record, Haven_V1_Student.with {
+                $0.id = record.id
+                $0.sourceID = record.sourceID ?? ""
+                $0.givenName = record.givenName
+                $0.familyName = record.familyName
+                $0.preferredName = record.preferredName ?? ""
+                $0.grade = record.grade
+                $0.schoolID = record.schoolID
+                $0.active = record.active
+                $0.birthDate = row.optionalText(8) ?? ""
+                $0.originNode = row.text(9)
+                $0.schoolName = row.optionalText(10) ?? ""
+            })
+        }
     }
 
     /// The writer reads a student for every concern it saves: only the
@@ -44,10 +60,7 @@ enum StudentStore {
         try db.fetchFirstBound("""
             SELECT id, source_id, given_name, family_name, preferred_name, grade, school_id, active
             FROM students WHERE id = ? OR source_id = ? LIMIT 1
-            """, id, id) { row in
-            StudentRecord(id: row.text(0), sourceID: row.optionalText(1), givenName: row.text(2), familyName: row.text(3),
-                          preferredName: row.optionalText(4), grade: row.text(5), schoolID: row.text(6), active: row.int64(7) != 0)
-        }
+            """, id, id, read: record)
     }
 
     /// Name search with FTS5: every word must prefix-match a name.

@@ -11,10 +11,9 @@ struct StudentsService {
         ServiceDefinition(name: "haven.v1.Students", methods: [
             .unary("Get", Haven_V1_GetStudentRequest.self, Haven_V1_GetStudentResponse.self, access: .staff) { request, context in
                 try await core.read(context) { db, trail in
-                    guard let row = try StudentStore.row(db, id: request.studentID) else {
+                    guard let (student, message) = try StudentStore.recordAndMessage(db, id: request.studentID) else {
                         throw RPCError.notFound("there is no student \(request.studentID)")
                     }
-                    let student = StudentStore.record(row)
                     let decision = try core.access(for: context.caller, studentID: student.id, db: db)
                     // Directory details are for staff who may report about the
                     // student or see their case.
@@ -24,7 +23,7 @@ struct StudentsService {
                     trail.record(AuditRecord(action: "student.read", studentID: student.id, recordIDs: [student.id],
                                                fields: ["name", "grade", "school"], purpose: decision.basis))
                     return .with {
-                        $0.student = StudentStore.message(row)
+                        $0.student = message
                         $0.access = .with { basis in
                             basis.kind = decision.isFull ? decision.basis : ""
                             basis.detail = decision.isFull ? decision.detail : decision.explanation

@@ -18,10 +18,9 @@ struct TimelineService {
                 let to = request.hasTo ? request.to.ms : Int64.max
                 let contributors = core.timelineContributors.all
                 return try await core.read(context) { db, trail in
-                    guard let studentRow = try StudentStore.row(db, id: request.studentID) else {
+                    guard let (student, studentMessage) = try StudentStore.recordAndMessage(db, id: request.studentID) else {
                         throw RPCError.notFound("there is no student \(request.studentID)")
                     }
-                    let student = StudentStore.record(studentRow)
                     let decision = try core.access(for: context.caller, studentID: student.id, db: db)
                     guard decision.scope != .none else { throw AccessDenied(decision.explanation, studentID: student.id) }
                     let me = context.caller.staffID!
@@ -29,26 +28,22 @@ struct TimelineService {
                     var hidden = 0
 
                     let labels = Dictionary(uniqueKeysWithValues: core.settings.categories.map { ($0.code, $0.label) })
-                    let entriesByConcern = try ConcernStore.entriesByConcern(db, studentID: student.id)
-                    let rows = try ConcernStore.list(db, .init(studentID: student.id, limit: 100_000), visibility: .init(reporterID: me, district: true))
-                    let columns = ColumnPositions(rows)
-                    for row in rows {
-                        let concern = ConcernStore.message(row, entries: entriesByConcern[row["id", in: columns] as String] ?? [], history: true, columns: columns)
+                    for concern in try TimelineConcern.all(db, studentID: student.id) {
                         guard decision.isFull || concern.reporterID == me else {
-                            hidden += 1 + concern.history.count
+                            hidden += 1 + concern.entries.count
                             continue
                         }
                         entries.append(TimelineEntry(
-                            id: concern.id, kind: "concern", occurredAt: concern.observedAt.date,
+                            id: concern.id, kind: "concern", occurredAt: StoredTime.date(concern.observedAt),
                             title: "Concern: \(labels[concern.category] ?? concern.category) (\(concern.severity)), reported by \(concern.reporterName)",
                             detail: concern.narrative, recordID: concern.id, source: "core"))
-                        for note in concern.history {
+                        for note in concern.entries {
                             let (title, detail): (String, String) = switch note.kind {
                             case "note": ("Note by \(note.authorName)", note.body)
                             case "amendment": ("\(note.authorName) corrected \(note.field)", "\(note.field == "narrative" ? "" : "\(note.oldValue) → \(note.newValue). ")Reason: \(note.body)")
                             default: ("Status: \(note.status)\(note.disposition.isEmpty ? "" : " (\(note.disposition))") by \(note.authorName)", note.body)
                             }
-                            entries.append(TimelineEntry(id: note.id, kind: note.kind, occurredAt: note.createdAt.date, title: title,
+                            entries.append(TimelineEntry(id: note.id, kind: note.kind, occurredAt: StoredTime.date(note.createdAt), title: title,
                                                          detail: detail, recordID: concern.id, source: "core"))
                         }
                     }
@@ -84,7 +79,7 @@ struct TimelineService {
                     // on its connection's event loop, which a long timeline's
                     // encoding must not hold.
                     return try Haven_V1_GetTimelineResponse.with {
-                        $0.student = StudentStore.message(studentRow)
+                        $0.student = studentMessage
                         $0.entries = entries.map { e in
                             .with {
                                 $0.id = e.id
