@@ -310,19 +310,30 @@ public final class DurableWriter: Sendable {
     /// when it returns. The connection must run with `synchronous = NORMAL`
     /// (the commit is deferred: on disk at the next full commit or flush).
     public func commitWithRead(_ db: Database, _ body: (Database) throws -> Void) throws -> Bool {
-        // Whatever happens below, the read's transaction does not outlive this.
-        defer { if db.isInsideTransaction { try? db.executeCached("ROLLBACK") } }
+        // Whatever happens below, the read's transaction does not outlive
+        // this. GRDB's rollback, not a plain ROLLBACK: it ignores an
+        // interruption (a cancelled call), which would otherwise leave the
+        // transaction open on a connection GRDB then refuses to hand back.
+        defer { try? db.rollback() }
+        // SQLite may have rolled the read's transaction back itself (a disk
+        // or memory error the read did not pass on): the trace would then
+        // run statement by statement, each committed alone.
+        guard db.isInsideTransaction else {
+            throw DatabaseError(resultCode: .SQLITE_ABORT, message: "the read's transaction was rolled back before its audit entries were written")
+        }
         let committed = try holdingTurn {
             // Rolled back before the turn is handed back: a failed `body`
             // must not hold SQLite's write lock while the next batch begins.
-            defer { if db.isInsideTransaction { try? db.executeCached("ROLLBACK") } }
+            defer { try? db.rollback() }
             do {
                 try body(db)
                 try db.executeCached("COMMIT")
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
                 // A commit came between the read's start and now: its
-                // snapshot can no longer write. Nothing was written.
-                if db.isInsideTransaction { try db.executeCached("ROLLBACK") }
+                // snapshot can no longer write (or another process holds
+                // the write lock). Whatever `body` did is rolled back, and
+                // it runs again on the latest snapshot.
+                try db.rollback()
                 try db.executeCached("BEGIN IMMEDIATE")
                 try body(db)
                 try db.executeCached("COMMIT")

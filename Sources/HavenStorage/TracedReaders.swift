@@ -5,7 +5,10 @@ import HavenLocking
 import Logging
 
 /// What a traced read must record, written after the read (its audit
-/// entries); nil when it has nothing to record.
+/// entries); nil when it has nothing to record. It may run twice — once
+/// in the read's transaction, refused when another commit landed
+/// meanwhile, then in a transaction of its own — so it must do nothing but
+/// write to the database.
 public typealias ReadTrace = @Sendable (Database) throws -> Void
 
 /// Connections for reads that leave a trace: a read, and a deferred commit
@@ -90,9 +93,15 @@ final class TracedReaders: Sendable {
     ) async throws -> (T, ReadTrace?) {
         try await connection.writeWithoutTransaction { db -> (T, ReadTrace?) in
             try db.executeCached("BEGIN DEFERRED")
-            // No way out of here leaves the connection inside a transaction.
-            defer { if db.isInsideTransaction { try? db.executeCached("ROLLBACK") } }
+            // No way out of here leaves the connection inside a transaction
+            // (GRDB's rollback ignores an interruption: a cancelled call).
+            defer { try? db.rollback() }
             let (value, trace) = try read(db)
+            // A disk or memory error the read did not pass on may have made
+            // SQLite roll the transaction back: what it read is suspect.
+            guard db.isInsideTransaction else {
+                throw DatabaseError(resultCode: .SQLITE_ABORT, message: "the read's transaction was rolled back by SQLite during the read")
+            }
             // Read-only by inspection, not by `PRAGMA query_only`: setting
             // that pragma expires every prepared statement on the
             // connection, and each read would prepare all of its statements

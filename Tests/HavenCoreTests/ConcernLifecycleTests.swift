@@ -112,27 +112,34 @@ import Testing
         }
         try await amend(counselor, "severity", "high", "Three times this week")
         try await amend(teacher, "narrative", "Pushed into the lockers.", "more precise")
-        try await amend(counselor, "observed_at", "2026-01-05T09:00:00Z", "It was Monday")
+        try await amend(counselor, "observed_at", "2020-01-06T09:00:00Z", "It was Monday")
+        try await amend(counselor, "location", "Corridor B", "where it was")
         let _: Haven_V1_Concern = try await counselor.unary("haven.v1.Concerns", "AddNote", Haven_V1_AddNoteRequest.with { $0.concernID = c1.id; $0.body = "Spoke with student." })
         let _: Haven_V1_Concern = try await counselor.unary("haven.v1.Concerns", "SetStatus", Haven_V1_SetStatusRequest.with { $0.concernID = c1.id; $0.status = "triaged" })
+        let _: Haven_V1_Concern = try await counselor.unary("haven.v1.Concerns", "Close", Haven_V1_CloseConcernRequest.with {
+            $0.concernID = c1.id; $0.disposition = "resolved"; $0.reason = "Plan in place."
+        })
         let c2 = try await teacher.createConcern([student], narrative: "Quiet in class.").concerns[0]
         let c3 = try await counselor.createConcern([student], narrative: "Missed two sessions.").concerns[0]
         let _: Haven_V1_Concern = try await counselor.unary("haven.v1.Concerns", "AddNote", Haven_V1_AddNoteRequest.with { $0.concernID = c3.id; $0.body = "Called home." })
 
         let full = try await counselor.timeline(student)
         #expect(full.hiddenEntries == 0)
-        let monday = StoredTimeForTests.ms("2026-01-05T09:00:00Z")
+        let monday = StoredTimeForTests.ms("2020-01-06T09:00:00Z")
         let first = try #require(full.entries.first)
         #expect(first.kind == "concern" && first.recordID == c1.id, "the amended time puts it first")
         #expect(Int64((first.occurredAt.date.timeIntervalSince1970 * 1000).rounded()) == monday)
         #expect(first.detail == "Pushed into the lockers.")
         #expect(first.title.hasPrefix("Concern: ") && first.title.hasSuffix(" (high), reported by Tom"), "\(first.title)")
         let history = full.entries.filter { $0.recordID == c1.id && $0.kind != "concern" }
-        #expect(history.map(\.kind) == ["amendment", "amendment", "amendment", "note", "status"])
-        #expect(history.map(\.title) == ["Cora corrected severity", "Tom corrected narrative", "Cora corrected observed_at", "Note by Cora", "Status: triaged by Cora"])
+        #expect(history.map(\.kind) == ["amendment", "amendment", "amendment", "amendment", "note", "status", "status"])
+        #expect(history.map(\.title) == ["Cora corrected severity", "Tom corrected narrative", "Cora corrected observed_at", "Cora corrected location",
+                                          "Note by Cora", "Status: triaged by Cora", "Status: closed (resolved) by Cora"])
+        #expect(history[3].detail == " → Corridor B. Reason: where it was", "a location amendment leaves the concern's detail, its narrative, alone")
         #expect(history[0].detail == "low → high. Reason: Three times this week")
         #expect(history[1].detail == "Reason: more precise")
-        #expect(history[3].detail == "Spoke with student.")
+        #expect(history[4].detail == "Spoke with student.")
+        #expect(history[6].detail == "Plan in place.")
         #expect(full.entries.filter { $0.recordID == c2.id }.map(\.kind) == ["concern"])
         #expect(full.entries.filter { $0.recordID == c3.id }.map(\.kind) == ["concern", "note"])
         let times = full.entries.map { $0.occurredAt.seconds * 1_000_000_000 + Int64($0.occurredAt.nanos) }
@@ -141,7 +148,7 @@ import Testing
         // The teacher reported c1 and c2 but does not hold the case: c3 and its note are counted, not shown.
         let own = try await teacher.timeline(student)
         #expect(Set(own.entries.map(\.recordID)) == [c1.id, c2.id])
-        #expect(own.entries.count == 7)
+        #expect(own.entries.count == 9)
         #expect(own.hiddenEntries == 2)
         await h.stop()
     }

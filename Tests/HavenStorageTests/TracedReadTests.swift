@@ -104,6 +104,40 @@ import Testing
         try db.close()
     }
 
+    /// Another process holds SQLite's write lock when the trace starts: a
+    /// read transaction cannot wait for it (SQLite refuses the upgrade at
+    /// once, SQLITE_BUSY), so the trace runs in a transaction of its own,
+    /// which waits for the lock, and the read returns once it is committed.
+    @Test func aWriteLockHeldElsewhereMovesTheTraceToATransactionThatWaitsForIt() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let other = try DatabaseQueue(path: dir.file("h.sqlite"))
+        let held = DispatchSemaphore(value: 0)
+        let statesAtTrace = Locked<[Int32]>([])
+        let seen = try await db.tracedRead { db in
+            let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!
+            DispatchQueue.global().async {
+                try? other.writeWithoutTransaction { other in
+                    try other.execute(sql: "BEGIN IMMEDIATE")
+                    held.signal()
+                    Thread.sleep(forTimeInterval: 0.3)
+                    try other.execute(sql: "COMMIT")
+                }
+            }
+            held.wait()
+            return (seen, { db in
+                statesAtTrace.withLock { $0.append(sqlite3_txn_state(db.sqliteConnection, nil)) }
+                try Self.insert("traced")(db)
+            })
+        }
+        #expect(seen == 0)
+        #expect(statesAtTrace.withLock { $0 } == [SQLITE_TXN_READ, SQLITE_TXN_WRITE],
+                "refused in the read's transaction, then written in one of its own that waited for the lock")
+        #expect(try await Self.count(db) == 1)
+        try other.close()
+        try db.close()
+    }
+
     @Test func aReadWithNothingToRecordReturnsItsValue() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
