@@ -26,7 +26,7 @@ struct ConcernCommand: AsyncParsableCommand {
             for h in c.history {
                 let what: String = switch h.kind {
                 case "note": "note"
-                case "amendment": "corrected \(h.field)" + (h.field == "narrative" ? "" : ": \(h.oldValue) → \(h.newValue)")
+                case "amendment": "corrected \(h.field)" + (h.field == "narrative" ? "" : ": \(h.oldValue.isEmpty ? "(none)" : h.oldValue) → \(h.newValue)")
                 default: "status → \(h.status)" + (h.disposition.isEmpty ? "" : " (\(h.disposition))")
                 }
                 text += "\n  \(Dates.show(h.createdAt))  \(h.authorName): \(what)"

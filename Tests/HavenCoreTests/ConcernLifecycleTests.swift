@@ -135,7 +135,16 @@ import Testing
         #expect(history.map(\.kind) == ["amendment", "amendment", "amendment", "amendment", "note", "status", "status"])
         #expect(history.map(\.title) == ["Cora corrected severity", "Tom corrected narrative", "Cora corrected observed_at", "Cora corrected location",
                                           "Note by Cora", "Status: triaged by Cora", "Status: closed (resolved) by Cora"])
-        #expect(history[3].detail == " → Corridor B. Reason: where it was", "a location amendment leaves the concern's detail, its narrative, alone")
+        #expect(history[3].detail == "(none) → Corridor B. Reason: where it was", "a location amendment leaves the concern's detail, its narrative, alone")
+        // A time is shown as one (RFC 3339, to the millisecond), not as its stored ms.
+        let timeChange = history[2].detail.components(separatedBy: " → ")
+        #expect(timeChange.count == 2 && timeChange.last == "2020-01-06T09:00:00Z. Reason: It was Monday", "\(history[2].detail)")
+        let fractional = ISO8601DateFormatter()
+        fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let before = try #require(fractional.date(from: timeChange[0]) ?? ISO8601DateFormatter().date(from: timeChange[0]), "\(timeChange[0])")
+        #expect(Int64((before.timeIntervalSince1970 * 1000).rounded()) == Int64((c1.observedAt.date.timeIntervalSince1970 * 1000).rounded()))
+        let amended = try await counselor.getConcern(c1.id).history.filter { $0.field == "observed_at" }
+        #expect(amended.map(\.newValue) == ["2020-01-06T09:00:00Z"], "the protocol gives a time in the form Amend takes")
         #expect(history[0].detail == "low → high. Reason: Three times this week")
         #expect(history[1].detail == "Reason: more precise")
         #expect(history[4].detail == "Spoke with student.")

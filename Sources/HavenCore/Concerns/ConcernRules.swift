@@ -1,3 +1,5 @@
+import Foundation
+import HavenStorage
 import HavenWire
 
 /// The fixed vocabulary of concerns: severities, statuses and how a status may change.
@@ -47,6 +49,19 @@ enum ConcernRules {
             default: return nil
             }
         }
+    }
+
+    /// An amended field's stored value as the protocol shows it: the form
+    /// Amend takes, so observed_at is an RFC 3339 time (stored as ms, which
+    /// replay and sync compare).
+    static func shownValue(field: String, stored: String) -> String {
+        guard field == "observed_at", let ms = Int64(stored) else { return stored }
+        // Whole seconds formatted, milliseconds appended from the integer:
+        // formatting a Date's fraction can round 0.231 down to 0.230.
+        let seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
+        let millis = ms - seconds * 1000
+        let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(.iso8601)
+        return millis == 0 ? whole : String(whole.dropLast()) + String(format: ".%03dZ", Int(millis))
     }
 
     static let imminentGuidance = """

@@ -198,8 +198,8 @@ enum ConcernStore {
                     $0.createdAt = .init(ms: entry["created_at", in: e] as Int64)
                     $0.body = entry["body", in: e]
                     $0.field = entry["field", in: e]
-                    $0.oldValue = entry["old_value", in: e]
-                    $0.newValue = entry["new_value", in: e]
+                    $0.oldValue = ConcernRules.shownValue(field: $0.field, stored: entry["old_value", in: e])
+                    $0.newValue = ConcernRules.shownValue(field: $0.field, stored: entry["new_value", in: e])
                     $0.status = entry["status", in: e]
                     $0.disposition = entry["disposition", in: e]
                     $0.originNode = entry["origin_node", in: e]

@@ -27,6 +27,10 @@ struct TimelineService {
                     var entries: [TimelineEntry] = []
                     var hidden = 0
 
+                    // A value as staff read it: a time, not its stored ms; an empty one named.
+                    func shown(_ field: String, _ stored: String) -> String {
+                        stored.isEmpty ? "(none)" : ConcernRules.shownValue(field: field, stored: stored)
+                    }
                     let labels = Dictionary(uniqueKeysWithValues: core.settings.categories.map { ($0.code, $0.label) })
                     for concern in try TimelineConcern.all(db, studentID: student.id) {
                         guard decision.isFull || concern.reporterID == me else {
@@ -40,7 +44,7 @@ struct TimelineService {
                         for note in concern.entries {
                             let (title, detail): (String, String) = switch note.kind {
                             case "note": ("Note by \(note.authorName)", note.body)
-                            case "amendment": ("\(note.authorName) corrected \(note.field)", "\(note.field == "narrative" ? "" : "\(note.oldValue) → \(note.newValue). ")Reason: \(note.body)")
+                            case "amendment": ("\(note.authorName) corrected \(note.field)", "\(note.field == "narrative" ? "" : "\(shown(note.field, note.oldValue)) → \(shown(note.field, note.newValue)). ")Reason: \(note.body)")
                             default: ("Status: \(note.status)\(note.disposition.isEmpty ? "" : " (\(note.disposition))") by \(note.authorName)", note.body)
                             }
                             entries.append(TimelineEntry(id: note.id, kind: note.kind, occurredAt: StoredTime.date(note.createdAt), title: title,

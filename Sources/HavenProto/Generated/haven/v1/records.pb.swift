@@ -157,8 +157,10 @@ public nonisolated struct Haven_V1_ConcernNote: Sendable {
   /// amendment: which field it corrects
   public var field: String = String()
 
+  /// amendment: the value before, in the form Amend takes (observed_at: RFC 3339)
   public var oldValue: String = String()
 
+  /// amendment: the value after
   public var newValue: String = String()
 
   /// status change: the new status
