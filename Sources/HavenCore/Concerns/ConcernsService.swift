@@ -254,7 +254,10 @@ struct ConcernsService {
             guard let text = value.nonEmpty, text.count <= ConcernRules.maxNarrative else { throw RPCError.invalidArgument("new_value: the narrative is empty or too long") }
             return text
         case "observed_at":
-            guard let date = ISO8601DateFormatter().date(from: value) else {
+            // With or without milliseconds: history shows a stored time with them.
+            let withFraction = ISO8601DateFormatter()
+            withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            guard let date = ISO8601DateFormatter().date(from: value) ?? withFraction.date(from: value) else {
                 throw RPCError.invalidArgument("new_value: observed_at takes an RFC 3339 time such as 2026-11-30T14:40:00Z")
             }
             return String(StoredTime.ms(date))
