@@ -309,7 +309,14 @@ public final class DurableWriter: Sendable {
     /// commits beside it; writes that arrive meanwhile wait, and are started
     /// when it returns. The connection must run with `synchronous = NORMAL`
     /// (the commit is deferred: on disk at the next full commit or flush).
-    public func commitWithRead(_ db: Database, _ body: (Database) throws -> Void) throws -> Bool {
+    ///
+    /// `waitingForTheWriteLock`: when the read's snapshot cannot write,
+    /// whether `body` runs in a transaction of its own here — which waits
+    /// (up to the busy timeout) when another process holds SQLite's write
+    /// lock — or this returns false and the caller hands `body` to the
+    /// writer. A caller on a thread that must not wait (an event loop)
+    /// passes false.
+    public func commitWithRead(_ db: Database, waitingForTheWriteLock: Bool = true, _ body: (Database) throws -> Void) throws -> Bool {
         // Whatever happens below, the read's transaction does not outlive
         // this. GRDB's rollback, not a plain ROLLBACK: it ignores an
         // interruption (a cancelled call), which would otherwise leave the
@@ -321,7 +328,7 @@ public final class DurableWriter: Sendable {
         guard db.isInsideTransaction else {
             throw DatabaseError(resultCode: .SQLITE_ABORT, message: "the read's transaction was rolled back before its audit entries were written")
         }
-        let committed = try holdingTurn {
+        let committed = try holdingTurn { () -> Bool in
             // Rolled back before the turn is handed back: a failed `body`
             // must not hold SQLite's write lock while the next batch begins.
             defer { try? db.rollback() }
@@ -334,21 +341,24 @@ public final class DurableWriter: Sendable {
                 // the write lock). Whatever `body` did is rolled back, and
                 // it runs again on the latest snapshot.
                 try db.rollback()
+                guard waitingForTheWriteLock else { return false }
                 try db.executeCached("BEGIN IMMEDIATE")
                 try body(db)
                 try db.executeCached("COMMIT")
             }
+            return true
         }
-        // The writer was busy: the read's transaction ends, having written nothing.
-        if !committed { try db.executeCached("COMMIT") }
+        // The writer was busy (or the lock was not waited for): the read's
+        // transaction ends, having written nothing.
+        if !committed, db.isInsideTransaction { try db.executeCached("COMMIT") }
         return committed
     }
 
     /// Runs `commit` holding the writer's turn, then hands the turn back,
     /// starting the drainer for writes that arrived meanwhile (or for a WAL
-    /// the commit left long). Returns false, having run nothing, when a
-    /// batch is running or waiting.
-    private func holdingTurn(_ commit: () throws -> Void) throws -> Bool {
+    /// the commit left long). Returns whether `commit` committed: false,
+    /// having run nothing, when a batch is running or waiting.
+    private func holdingTurn(_ commit: () throws -> Bool) throws -> Bool {
         let claimed = state.withLock { state -> Bool? in
             guard !state.flushingStopped else { return nil }
             guard !state.draining else { return false }
@@ -359,12 +369,13 @@ public final class DurableWriter: Sendable {
         guard let claimed else { throw StorageError("the database is closing; nothing more is written") }
         guard claimed else { return false }
         var failure: Error?
+        var committed = false
         do {
-            try commit()
+            committed = try commit()
         } catch {
             failure = StorageFault.classify(error)
         }
-        noteCommit(full: false, committed: failure == nil)
+        noteCommit(full: false, committed: committed)
         let walLong = walFrames.value >= restartFrames.load(ordering: .relaxed)
         let startDrainer = state.withLock { state -> Bool in
             state.walLongBeside = walLong
@@ -378,7 +389,7 @@ public final class DurableWriter: Sendable {
             queue.async { self.drain() }
         }
         if let failure { throw failure }
-        return true
+        return committed
     }
 
     /// Writes queued and not yet taken into a batch (for tests).

@@ -36,8 +36,11 @@ public final class HavenDatabase: Sendable {
     /// returns — a read's audit entries — with deferred durability, and
     /// returns the read's value only once that commit succeeded. Both run on
     /// one connection when the writer is idle (see `TracedReaders`).
-    public func tracedRead<T: Sendable>(_ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)) async throws -> T {
-        try await tracedReaders.read(read)
+    /// `onThisThread`: on the caller's thread when a connection is idle, for
+    /// short reads from a thread that may be held for one but never made to
+    /// wait for a lock (see `TracedReaders.read`).
+    public func tracedRead<T: Sendable>(onThisThread: Bool = false, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)) async throws -> T {
+        try await tracedReaders.read(onThisThread: onThisThread, read)
     }
 
     /// Opens (creating if needed) the database at `path`, checks it, and

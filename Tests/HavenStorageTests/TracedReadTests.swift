@@ -25,6 +25,25 @@ import Testing
         try await db.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM things")! }
     }
 
+    /// Another connection takes SQLite's write lock, as another process
+    /// would, and holds it for `seconds`; returns once it holds it, with the
+    /// time it let go, set then.
+    static func holdWriteLock(_ other: DatabaseQueue, seconds: Double) -> Locked<Date?> {
+        let held = DispatchSemaphore(value: 0)
+        let released = Locked<Date?>(nil)
+        DispatchQueue.global().async {
+            try? other.writeWithoutTransaction { other in
+                try other.execute(sql: "BEGIN IMMEDIATE")
+                held.signal()
+                Thread.sleep(forTimeInterval: seconds)
+                released.withLock { $0 = Date() }
+                try other.execute(sql: "COMMIT")
+            }
+        }
+        held.wait()
+        return released
+    }
+
     static func insert(_ name: String) -> ReadTrace {
         { db in try db.execute(sql: "INSERT INTO things (name) VALUES (?)", arguments: [name]) }
     }
@@ -112,19 +131,10 @@ import Testing
         let dir = TemporaryDirectory()
         let db = try open(dir)
         let other = try DatabaseQueue(path: dir.file("h.sqlite"))
-        let held = DispatchSemaphore(value: 0)
         let statesAtTrace = Locked<[Int32]>([])
         let seen = try await db.tracedRead { db in
             let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!
-            DispatchQueue.global().async {
-                try? other.writeWithoutTransaction { other in
-                    try other.execute(sql: "BEGIN IMMEDIATE")
-                    held.signal()
-                    Thread.sleep(forTimeInterval: 0.3)
-                    try other.execute(sql: "COMMIT")
-                }
-            }
-            held.wait()
+            _ = Self.holdWriteLock(other, seconds: 0.3)
             return (seen, { db in
                 statesAtTrace.withLock { $0.append(sqlite3_txn_state(db.sqliteConnection, nil)) }
                 try Self.insert("traced")(db)
@@ -133,6 +143,75 @@ import Testing
         #expect(seen == 0)
         #expect(statesAtTrace.withLock { $0 } == [SQLITE_TXN_READ, SQLITE_TXN_WRITE],
                 "refused in the read's transaction, then written in one of its own that waited for the lock")
+        #expect(try await Self.count(db) == 1)
+        try other.close()
+        try db.close()
+    }
+
+    /// `onThisThread`: with a connection idle, the read and its trace run on
+    /// the caller's thread (an event loop's, in havend), with no hand-off;
+    /// with none idle (the first read opens one), the ordinary path.
+    @Test func aReadOnThisThreadRunsOnTheCallersThreadWhenAConnectionIsIdle() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let loop = OneThreadExecutor()
+        let (first, second) = try await Task(executorPreference: loop) {
+            let first = try await db.tracedRead(onThisThread: true) { _ in (pthread_self(), Self.insert("first")) }
+            let second = try await db.tracedRead(onThisThread: true) { db in
+                ((pthread_self(), db.description, try Int.fetchOne(db, sql: "PRAGMA data_version")!), Self.insert("second"))
+            }
+            return (first, second)
+        }.value
+        #expect(pthread_equal(first, loop.thread) == 0, "no connection was idle: the read ran on the connection's own thread")
+        #expect(pthread_equal(second.0, loop.thread) != 0, "a connection was idle: the read ran on the caller's thread")
+        #expect(second.1 == "haven.traced-reader")
+        // Its trace was committed in its transaction, on its connection, as on the ordinary path.
+        let version = try await Task(executorPreference: loop) {
+            try await db.tracedRead(onThisThread: true) { db in (try Int.fetchOne(db, sql: "PRAGMA data_version")!, nil) }
+        }.value
+        #expect(version == second.2, "no other connection committed since the second read")
+        #expect(try await Self.count(db) == 2)
+        try db.close()
+    }
+
+    /// A read on the caller's thread never holds that thread waiting for a
+    /// lock: when another process holds SQLite's write lock, the trace is
+    /// handed to the writer (which waits on its own thread), the caller's
+    /// thread serves other work meanwhile, and the read returns only once
+    /// the trace is committed.
+    @Test func aReadOnThisThreadHandsATraceThatMustWaitForTheLockToTheWriter() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let other = try DatabaseQueue(path: dir.file("h.sqlite"))
+        let loop = OneThreadExecutor()
+        // A connection is idle once one read has run.
+        _ = try await db.tracedRead { _ in (0, nil) }
+        let released = Locked<Locked<Date?>?>(nil)
+        let tracedOn = Locked<[String]>([])
+        let readOn = Locked<pthread_t?>(nil)
+        let read = Task(executorPreference: loop) {
+            let value = try await db.tracedRead(onThisThread: true) { db in
+                readOn.withLock { $0 = pthread_self() }
+                let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!
+                released.withLock { $0 = Self.holdWriteLock(other, seconds: 0.5) }
+                return (seen, { db in
+                    tracedOn.withLock { $0.append(db.description) }
+                    try Self.insert("traced")(db)
+                })
+            }
+            return (value, Date())
+        }
+        // While the lock is held, the caller's thread runs other work.
+        try await Task.sleep(for: .milliseconds(100))
+        let servedMeanwhile = await Task(executorPreference: loop) { Date() }.value
+        let (seen, returned) = try await read.value
+        let releasedAt = try #require(released.withLock { $0 }?.withLock { $0 })
+        #expect(seen == 0)
+        #expect(pthread_equal(try #require(readOn.withLock { $0 }), loop.thread) != 0)
+        #expect(servedMeanwhile < releasedAt, "the caller's thread was not held while the lock was")
+        #expect(returned >= releasedAt, "the read returned only once its trace could be committed")
+        #expect(tracedOn.withLock { $0 } == ["haven.traced-reader", "haven.writer"],
+                "refused in the read's transaction, then committed by the writer, not on the caller's thread")
         #expect(try await Self.count(db) == 1)
         try other.close()
         try db.close()
@@ -342,5 +421,49 @@ import Testing
         #expect(!reopened.checkedIntegrityAtOpen)
         #expect(try await Self.count(reopened) == 1)
         try reopened.close()
+    }
+}
+
+/// A task executor with one thread of its own, standing in for an event
+/// loop: a task that prefers it runs there between its awaits.
+final class OneThreadExecutor: TaskExecutor, @unchecked Sendable {
+    private let condition = NSCondition()
+    private var jobs: [UnownedJob] = []
+    private var started: pthread_t?
+    /// The executor's thread.
+    var thread: pthread_t {
+        condition.lock()
+        defer { condition.unlock() }
+        while started == nil { condition.wait() }
+        return started!
+    }
+
+    init() {
+        let thread = Thread { self.run() }  // keeps this executor alive with its thread
+        thread.name = "one-thread-executor"
+        thread.start()
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        condition.lock()
+        jobs.append(job)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Runs for the rest of the test process (one small thread per test).
+    private func run() {
+        condition.lock()
+        started = pthread_self()
+        condition.broadcast()
+        condition.unlock()
+        while true {
+            condition.lock()
+            while jobs.isEmpty { condition.wait() }
+            let job = jobs.removeFirst()
+            condition.unlock()
+            job.runSynchronously(on: asUnownedTaskExecutor())
+        }
     }
 }
