@@ -80,18 +80,19 @@ public final class CoreModule: CoreServices {
     }
 
     public func read<T: Sendable>(_ context: CallContext, _ body: @escaping @Sendable (Database, ReadAudit) throws -> T) async throws -> T {
-        try await read(context, onThisThread: false, body)
+        try await read(context, onThisThreadWhen: nil, body)
     }
 
-    /// `onThisThread`: the read runs on the calling thread when a database
-    /// connection is idle, with no hand-off — for a short read by a method
-    /// that runs on its connection's event loop (`runningOnEventLoop`),
-    /// which the read then holds (see `TracedReaders.read`).
+    /// `onThisThreadWhen`: the read runs on the calling thread, with no
+    /// hand-off, when a database connection is idle and `short` says the
+    /// read is short — for a method that runs on its connection's event loop
+    /// (`runningOnEventLoop`), which the read then holds (see
+    /// `TracedReaders.read`).
     public func read<T: Sendable>(
-        _ context: CallContext, onThisThread: Bool, _ body: @escaping @Sendable (Database, ReadAudit) throws -> T
+        _ context: CallContext, onThisThreadWhen short: ((Database) throws -> Bool)?, _ body: @escaping @Sendable (Database, ReadAudit) throws -> T
     ) async throws -> T {
         // The read's audit entries are committed before its answer leaves.
-        let outcome: Result<T, AccessDenied> = try await database.tracedRead(onThisThread: onThisThread) { [self] db in
+        let outcome: Result<T, AccessDenied> = try await database.tracedRead(onThisThreadWhen: short) { [self] db in
             let trail = ReadAudit()
             do {
                 let value = try body(db, trail)

@@ -36,11 +36,14 @@ public final class HavenDatabase: Sendable {
     /// returns — a read's audit entries — with deferred durability, and
     /// returns the read's value only once that commit succeeded. Both run on
     /// one connection when the writer is idle (see `TracedReaders`).
-    /// `onThisThread`: on the caller's thread when a connection is idle, for
-    /// short reads from a thread that may be held for one but never made to
-    /// wait for a lock (see `TracedReaders.read`).
-    public func tracedRead<T: Sendable>(onThisThread: Bool = false, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)) async throws -> T {
-        try await tracedReaders.read(onThisThread: onThisThread, read)
+    /// `onThisThreadWhen`: on the caller's thread when a connection is idle
+    /// and `short` (run first, in the read's transaction) says the read is
+    /// short; for a thread that may be held for a short read but never made
+    /// to wait for a lock (see `TracedReaders.read`).
+    public func tracedRead<T: Sendable>(
+        onThisThreadWhen short: ((Database) throws -> Bool)? = nil, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)
+    ) async throws -> T {
+        try await tracedReaders.read(onThisThreadWhen: short, read)
     }
 
     /// Opens (creating if needed) the database at `path`, checks it, and

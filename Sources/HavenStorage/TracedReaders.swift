@@ -64,53 +64,64 @@ final class TracedReaders: Sendable {
     /// trace is committed: if the trace cannot be written, the value is not
     /// returned.
     ///
-    /// `onThisThread`: when a connection is idle, the read and its commit run
-    /// on the caller's thread, with no hand-off to the connection's queue and
-    /// back — two thread wake-ups, which were a fifth of a timeline read's
-    /// CPU and most of its tail on a busy machine. The caller's thread is
-    /// held for the read, so this is for short reads only; and it is never
-    /// held waiting for a lock: a trace that cannot commit in the read's own
-    /// transaction joins the writer's next batch instead. Otherwise (no idle
-    /// connection) the read takes the ordinary path.
-    func read<T: Sendable>(onThisThread: Bool = false, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)) async throws -> T {
-        let (value, pending): (T, ReadTrace?)
-        if onThisThread, let connection = checkOutIdle() {
+    /// `onThisThreadWhen`: the read and its commit may run on the caller's
+    /// thread, with no hand-off to the connection's queue and back — two
+    /// thread wake-ups, which were a fifth of a timeline read's CPU on a busy
+    /// machine. They do when a connection is idle and `short`, run first in
+    /// the read's transaction, says the read is short: the caller's thread
+    /// (an event loop, in havend) is held for the whole read, so a long one
+    /// must not run there. Nor is it ever held waiting for a lock: a trace
+    /// that cannot commit in the read's own transaction joins the writer's
+    /// next batch instead. Otherwise the read takes the ordinary path.
+    func read<T: Sendable>(
+        onThisThreadWhen short: ((Database) throws -> Bool)? = nil, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)
+    ) async throws -> T {
+        var readHere: (T, ReadTrace?)?
+        if let short, let connection = checkOutIdle() {
             // Back in the pool before any wait for the writer, as below.
             defer { checkIn(connection) }
-            (value, pending) = try readAndTraceHere(connection, read)
-        } else if let connection = await checkOut() {
-            let outcome: Result<(T, ReadTrace?), Error>
-            do {
-                outcome = .success(try await connection.writeWithoutTransaction { [writer] db in
-                    try Self.readAndTrace(db, writer: writer, waitingForTheWriteLock: true, read)
-                })
-            } catch {
-                outcome = .failure(error)
-            }
-            // Back in the pool before any wait for the writer: under writes,
-            // that wait is a batch's fsync, and the connection is free already.
-            checkIn(connection)
-            (value, pending) = try outcome.get()
-        } else {
-            (value, pending) = try await pool.read(read)
+            readHere = try readAndTraceHere(connection, short, read)
         }
+        let (value, pending): (T, ReadTrace?)
+        if let readHere { (value, pending) = readHere } else { (value, pending) = try await readOnItsThread(read) }
         // The writer was busy, or the read ran on the pool: the trace joins
         // the writer's next batch.
         if let pending { try await writer.write(.deferred, pending) }
         return value
     }
 
+    /// The ordinary path: on a traced connection's own queue, or on a pool
+    /// reader when all of them are in use.
+    private func readOnItsThread<T: Sendable>(_ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)) async throws -> (T, ReadTrace?) {
+        guard let connection = await checkOut() else { return try await pool.read(read) }
+        let outcome: Result<(T, ReadTrace?), Error>
+        do {
+            outcome = .success(try await connection.writeWithoutTransaction { [writer] db in
+                try Self.readAndTrace(db, writer: writer, waitingForTheWriteLock: true, read)!  // never nil without `short`
+            })
+        } catch {
+            outcome = .failure(error)
+        }
+        // Back in the pool before any wait for the writer: under writes,
+        // that wait is a batch's fsync, and the connection is free already.
+        checkIn(connection)
+        return try outcome.get()
+    }
+
     /// The read, then its trace committed in the read's transaction beside
     /// the writer; the trace is returned when it is still to be written (the
     /// writer was busy, or, when not `waitingForTheWriteLock`, the read's
-    /// snapshot could not write).
+    /// snapshot could not write). Nil, having read nothing else, when
+    /// `short` says the read is not short.
     private static func readAndTrace<T: Sendable>(
-        _ db: Database, writer: DurableWriter, waitingForTheWriteLock: Bool, _ read: (Database) throws -> (T, ReadTrace?)
-    ) throws -> (T, ReadTrace?) {
+        _ db: Database, writer: DurableWriter, waitingForTheWriteLock: Bool, onlyWhen short: ((Database) throws -> Bool)? = nil,
+        _ read: (Database) throws -> (T, ReadTrace?)
+    ) throws -> (T, ReadTrace?)? {
         try db.executeCached("BEGIN DEFERRED")
         // No way out of here leaves the connection inside a transaction
         // (GRDB's rollback ignores an interruption: a cancelled call).
         defer { try? db.rollback() }
+        if let short, try !short(db) { return nil }
         let (value, trace) = try read(db)
         // A disk or memory error the read did not pass on may have made
         // SQLite roll the transaction back: what it read is suspect.
@@ -134,9 +145,13 @@ final class TracedReaders: Sendable {
 
     /// GRDB's synchronous access: on a serial queue nobody else is using,
     /// libdispatch runs the block on the calling thread.
-    private func readAndTraceHere<T: Sendable>(_ connection: DatabaseQueue, _ read: (Database) throws -> (T, ReadTrace?)) throws -> (T, ReadTrace?) {
-        try connection.writeWithoutTransaction { db in
-            try Self.readAndTrace(db, writer: writer, waitingForTheWriteLock: false, read)
+    private func readAndTraceHere<T: Sendable>(
+        _ connection: DatabaseQueue, _ short: (Database) throws -> Bool, _ read: (Database) throws -> (T, ReadTrace?)
+    ) throws -> (T, ReadTrace?)? {
+        try withoutActuallyEscaping(short) { short in
+            try connection.writeWithoutTransaction { db in
+                try Self.readAndTrace(db, writer: writer, waitingForTheWriteLock: false, onlyWhen: short, read)
+            }
         }
     }
 

@@ -148,16 +148,17 @@ import Testing
         try db.close()
     }
 
-    /// `onThisThread`: with a connection idle, the read and its trace run on
-    /// the caller's thread (an event loop's, in havend), with no hand-off;
-    /// with none idle (the first read opens one), the ordinary path.
-    @Test func aReadOnThisThreadRunsOnTheCallersThreadWhenAConnectionIsIdle() async throws {
+    /// `onThisThreadWhen`: with a connection idle and the read short, the read
+    /// and its trace run on the caller's thread (an event loop's, in havend),
+    /// with no hand-off; with none idle (the first read opens one), the
+    /// ordinary path.
+    @Test func aShortReadRunsOnTheCallersThreadWhenAConnectionIsIdle() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
         let loop = OneThreadExecutor()
         let (first, second) = try await Task(executorPreference: loop) {
-            let first = try await db.tracedRead(onThisThread: true) { _ in (pthread_self(), Self.insert("first")) }
-            let second = try await db.tracedRead(onThisThread: true) { db in
+            let first = try await db.tracedRead(onThisThreadWhen: { _ in true }) { _ in (pthread_self(), Self.insert("first")) }
+            let second = try await db.tracedRead(onThisThreadWhen: { _ in true }) { db in
                 ((pthread_self(), db.description, try Int.fetchOne(db, sql: "PRAGMA data_version")!), Self.insert("second"))
             }
             return (first, second)
@@ -167,9 +168,30 @@ import Testing
         #expect(second.1 == "haven.traced-reader")
         // Its trace was committed in its transaction, on its connection, as on the ordinary path.
         let version = try await Task(executorPreference: loop) {
-            try await db.tracedRead(onThisThread: true) { db in (try Int.fetchOne(db, sql: "PRAGMA data_version")!, nil) }
+            try await db.tracedRead(onThisThreadWhen: { _ in true }) { db in (try Int.fetchOne(db, sql: "PRAGMA data_version")!, nil) }
         }.value
         #expect(version == second.2, "no other connection committed since the second read")
+        #expect(try await Self.count(db) == 2)
+        try db.close()
+    }
+
+    /// A read that is not short runs on the ordinary path even with a
+    /// connection idle; `short` looked at the read's own snapshot.
+    @Test func aReadThatIsNotShortRunsOnItsConnectionsThread() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let loop = OneThreadExecutor()
+        _ = try await db.tracedRead { _ in (0, Self.insert("one")) }  // a connection is idle from now on
+        let judged = Locked<[Int]>([])
+        let readOn = try await Task(executorPreference: loop) {
+            try await db.tracedRead(onThisThreadWhen: { db in
+                let things = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!
+                judged.withLock { $0.append(things) }
+                return things < 1
+            }) { _ in (pthread_self(), Self.insert("two")) }
+        }.value
+        #expect(judged.withLock { $0 } == [1])
+        #expect(pthread_equal(readOn, loop.thread) == 0, "not short: read on the connection's own thread")
         #expect(try await Self.count(db) == 2)
         try db.close()
     }
@@ -190,7 +212,7 @@ import Testing
         let tracedOn = Locked<[String]>([])
         let readOn = Locked<pthread_t?>(nil)
         let read = Task(executorPreference: loop) {
-            let value = try await db.tracedRead(onThisThread: true) { db in
+            let value = try await db.tracedRead(onThisThreadWhen: { _ in true }) { db in
                 readOn.withLock { $0 = pthread_self() }
                 let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!
                 released.withLock { $0 = Self.holdWriteLock(other, seconds: 0.5) }
