@@ -80,19 +80,19 @@ public final class CoreModule: CoreServices {
     }
 
     public func read<T: Sendable>(_ context: CallContext, _ body: @escaping @Sendable (Database, ReadAudit) throws -> T) async throws -> T {
-        try await read(context, onThisThreadWhen: nil, body)
+        try await read(context, onThisThreadWithin: nil, body)
     }
 
-    /// `onThisThreadWhen`: the read runs on the calling thread, with no
-    /// hand-off, when a database connection is idle and `short` says the
-    /// read is short — for a method that runs on its connection's event loop
-    /// (`runningOnEventLoop`), which the read then holds (see
-    /// `TracedReaders.read`).
+    /// `onThisThreadWithin`: the read runs on the calling thread, with no
+    /// hand-off, when a database connection is idle — for a method that runs
+    /// on its connection's event loop (`runningOnEventLoop`), which the read
+    /// then holds: at most about `budget`, after which it runs again on a
+    /// database thread (see `TracedReaders.read`).
     public func read<T: Sendable>(
-        _ context: CallContext, onThisThreadWhen short: ((Database) throws -> Bool)?, _ body: @escaping @Sendable (Database, ReadAudit) throws -> T
+        _ context: CallContext, onThisThreadWithin budget: Duration?, _ body: @escaping @Sendable (Database, ReadAudit) throws -> T
     ) async throws -> T {
         // The read's audit entries are committed before its answer leaves.
-        let outcome: Result<T, AccessDenied> = try await database.tracedRead(onThisThreadWhen: short) { [self] db in
+        let outcome: Result<T, AccessDenied> = try await database.tracedRead(onThisThreadWithin: budget) { [self] db in
             let trail = ReadAudit()
             do {
                 let value = try body(db, trail)

@@ -311,11 +311,11 @@ public final class DurableWriter: Sendable {
     /// (the commit is deferred: on disk at the next full commit or flush).
     ///
     /// `waitingForTheWriteLock`: when the read's snapshot cannot write,
-    /// whether `body` runs in a transaction of its own here — which waits
-    /// (up to the busy timeout) when another process holds SQLite's write
-    /// lock — or this returns false and the caller hands `body` to the
-    /// writer. A caller on a thread that must not wait (an event loop)
-    /// passes false.
+    /// `body` runs in a transaction of its own here, which waits (up to the
+    /// busy timeout) when another process holds SQLite's write lock. A
+    /// caller on a thread that must not wait (an event loop) passes false:
+    /// then, when the lock is not free at once, this returns false and the
+    /// caller hands `body` to the writer.
     public func commitWithRead(_ db: Database, waitingForTheWriteLock: Bool = true, _ body: (Database) throws -> Void) throws -> Bool {
         // Whatever happens below, the read's transaction does not outlive
         // this. GRDB's rollback, not a plain ROLLBACK: it ignores an
@@ -341,8 +341,15 @@ public final class DurableWriter: Sendable {
                 // the write lock). Whatever `body` did is rolled back, and
                 // it runs again on the latest snapshot.
                 try db.rollback()
-                guard waitingForTheWriteLock else { return false }
-                try db.executeCached("BEGIN IMMEDIATE")
+                if waitingForTheWriteLock {
+                    try db.executeCached("BEGIN IMMEDIATE")
+                } else {
+                    do {
+                        try db.withoutWaitingForLocks { try db.executeCached("BEGIN IMMEDIATE") }
+                    } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                        return false  // the lock is held elsewhere: for the writer
+                    }
+                }
                 try body(db)
                 try db.executeCached("COMMIT")
             }

@@ -36,14 +36,15 @@ public final class HavenDatabase: Sendable {
     /// returns — a read's audit entries — with deferred durability, and
     /// returns the read's value only once that commit succeeded. Both run on
     /// one connection when the writer is idle (see `TracedReaders`).
-    /// `onThisThreadWhen`: on the caller's thread when a connection is idle
-    /// and `short` (run first, in the read's transaction) says the read is
-    /// short; for a thread that may be held for a short read but never made
-    /// to wait for a lock (see `TracedReaders.read`).
+    /// `onThisThreadWithin`: on the caller's thread when a connection is
+    /// idle, for a thread that may be held for a short read but never long
+    /// nor waiting for a lock: a read still running after `budget`, or one
+    /// that meets a lock, runs again on the ordinary path (see
+    /// `TracedReaders.read`).
     public func tracedRead<T: Sendable>(
-        onThisThreadWhen short: ((Database) throws -> Bool)? = nil, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)
+        onThisThreadWithin budget: Duration? = nil, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)
     ) async throws -> T {
-        try await tracedReaders.read(onThisThreadWhen: short, read)
+        try await tracedReaders.read(onThisThreadWithin: budget, read)
     }
 
     /// Opens (creating if needed) the database at `path`, checks it, and

@@ -64,23 +64,24 @@ final class TracedReaders: Sendable {
     /// trace is committed: if the trace cannot be written, the value is not
     /// returned.
     ///
-    /// `onThisThreadWhen`: the read and its commit may run on the caller's
-    /// thread, with no hand-off to the connection's queue and back — two
-    /// thread wake-ups, which were a fifth of a timeline read's CPU on a busy
-    /// machine. They do when a connection is idle and `short`, run first in
-    /// the read's transaction, says the read is short: the caller's thread
-    /// (an event loop, in havend) is held for the whole read, so a long one
-    /// must not run there. Nor is it ever held waiting for a lock: a trace
-    /// that cannot commit in the read's own transaction joins the writer's
-    /// next batch instead. Otherwise the read takes the ordinary path.
+    /// `onThisThreadWithin`: when a connection is idle, the read and its
+    /// commit run on the caller's thread, with no hand-off to the
+    /// connection's queue and back (two thread wake-ups, about a tenth of a
+    /// timeline read's CPU). The caller's thread (an event loop, in havend)
+    /// is held meanwhile, so this is bounded: a read that SQLite is still
+    /// working on after `budget` is interrupted, rolled back and run again on
+    /// the ordinary path; so is one that meets a lock (the busy handler is off
+    /// for it). Its trace never waits for a lock there either: when the
+    /// read's snapshot cannot write and the write lock is not free, the trace
+    /// joins the writer's next batch.
     func read<T: Sendable>(
-        onThisThreadWhen short: ((Database) throws -> Bool)? = nil, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)
+        onThisThreadWithin budget: Duration? = nil, _ read: @escaping @Sendable (Database) throws -> (T, ReadTrace?)
     ) async throws -> T {
         var readHere: (T, ReadTrace?)?
-        if let short, let connection = checkOutIdle() {
+        if let budget, let connection = checkOutIdle() {
             // Back in the pool before any wait for the writer, as below.
             defer { checkIn(connection) }
-            readHere = try readAndTraceHere(connection, short, read)
+            readHere = try readAndTraceHere(connection, within: budget, read)
         }
         let (value, pending): (T, ReadTrace?)
         if let readHere { (value, pending) = readHere } else { (value, pending) = try await readOnItsThread(read) }
@@ -97,7 +98,7 @@ final class TracedReaders: Sendable {
         let outcome: Result<(T, ReadTrace?), Error>
         do {
             outcome = .success(try await connection.writeWithoutTransaction { [writer] db in
-                try Self.readAndTrace(db, writer: writer, waitingForTheWriteLock: true, read)!  // never nil without `short`
+                try Self.readAndTrace(db, writer: writer, waitingForTheWriteLock: true, read)
             })
         } catch {
             outcome = .failure(error)
@@ -108,21 +109,44 @@ final class TracedReaders: Sendable {
         return try outcome.get()
     }
 
+    /// On the caller's thread (GRDB's synchronous access: libdispatch runs
+    /// the block of a serial queue nobody else is using on the calling
+    /// thread), within `budget` and without waiting for a lock; nil when the
+    /// read must run again on the ordinary path.
+    private func readAndTraceHere<T: Sendable>(
+        _ connection: DatabaseQueue, within budget: Duration, _ read: (Database) throws -> (T, ReadTrace?)
+    ) throws -> (T, ReadTrace?)? {
+        try connection.writeWithoutTransaction { db in
+            let limit = ReadBudget(budget)
+            do {
+                return try Self.readAndTrace(db, writer: writer, waitingForTheWriteLock: false, budget: limit, read)
+            } catch where limit.spent || (error as? DatabaseError)?.resultCode == .SQLITE_BUSY {
+                // Too long for this thread, or a lock in the way: rolled back
+                // (nothing was committed), to run again where it may wait.
+                return nil
+            }
+        }
+    }
+
     /// The read, then its trace committed in the read's transaction beside
     /// the writer; the trace is returned when it is still to be written (the
-    /// writer was busy, or, when not `waitingForTheWriteLock`, the read's
-    /// snapshot could not write). Nil, having read nothing else, when
-    /// `short` says the read is not short.
+    /// writer was busy, or, when not `waitingForTheWriteLock`, the write
+    /// lock was not free).
     private static func readAndTrace<T: Sendable>(
-        _ db: Database, writer: DurableWriter, waitingForTheWriteLock: Bool, onlyWhen short: ((Database) throws -> Bool)? = nil,
+        _ db: Database, writer: DurableWriter, waitingForTheWriteLock: Bool, budget: ReadBudget? = nil,
         _ read: (Database) throws -> (T, ReadTrace?)
-    ) throws -> (T, ReadTrace?)? {
+    ) throws -> (T, ReadTrace?) {
         try db.executeCached("BEGIN DEFERRED")
         // No way out of here leaves the connection inside a transaction
         // (GRDB's rollback ignores an interruption: a cancelled call).
         defer { try? db.rollback() }
-        if let short, try !short(db) { return nil }
-        let (value, trace) = try read(db)
+        // With a budget, the read must not wait for a lock either.
+        let (value, trace) = try budget.map { budget in try budget.run(on: db) { try db.withoutWaitingForLocks { try read(db) } } } ?? read(db)
+        // Past its budget, a read may have gone on without rows it was
+        // refused: what it returns is not used.
+        if let budget, budget.spent {
+            throw DatabaseError(resultCode: .SQLITE_INTERRUPT, message: "the read ran past its budget on this thread")
+        }
         // A disk or memory error the read did not pass on may have made
         // SQLite roll the transaction back: what it read is suspect.
         guard db.isInsideTransaction else {
@@ -141,18 +165,6 @@ final class TracedReaders: Sendable {
         }
         let committed = try writer.commitWithRead(db, waitingForTheWriteLock: waitingForTheWriteLock, trace)
         return committed ? (value, nil) : (value, trace)
-    }
-
-    /// GRDB's synchronous access: on a serial queue nobody else is using,
-    /// libdispatch runs the block on the calling thread.
-    private func readAndTraceHere<T: Sendable>(
-        _ connection: DatabaseQueue, _ short: (Database) throws -> Bool, _ read: (Database) throws -> (T, ReadTrace?)
-    ) throws -> (T, ReadTrace?)? {
-        try withoutActuallyEscaping(short) { short in
-            try connection.writeWithoutTransaction { db in
-                try Self.readAndTrace(db, writer: writer, waitingForTheWriteLock: false, onlyWhen: short, read)
-            }
-        }
     }
 
     /// An idle connection, if there is one (opening one touches the file,

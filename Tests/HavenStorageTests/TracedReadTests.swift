@@ -26,22 +26,19 @@ import Testing
     }
 
     /// Another connection takes SQLite's write lock, as another process
-    /// would, and holds it for `seconds`; returns once it holds it, with the
-    /// time it let go, set then.
-    static func holdWriteLock(_ other: DatabaseQueue, seconds: Double) -> Locked<Date?> {
+    /// would, and holds it until `release` is signalled; returns once it
+    /// holds it.
+    static func holdWriteLock(_ other: DatabaseQueue, until release: DispatchSemaphore) {
         let held = DispatchSemaphore(value: 0)
-        let released = Locked<Date?>(nil)
         DispatchQueue.global().async {
             try? other.writeWithoutTransaction { other in
                 try other.execute(sql: "BEGIN IMMEDIATE")
                 held.signal()
-                Thread.sleep(forTimeInterval: seconds)
-                released.withLock { $0 = Date() }
+                release.wait()
                 try other.execute(sql: "COMMIT")
             }
         }
         held.wait()
-        return released
     }
 
     static func insert(_ name: String) -> ReadTrace {
@@ -134,7 +131,9 @@ import Testing
         let statesAtTrace = Locked<[Int32]>([])
         let seen = try await db.tracedRead { db in
             let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!
-            _ = Self.holdWriteLock(other, seconds: 0.3)
+            let release = DispatchSemaphore(value: 0)
+            Self.holdWriteLock(other, until: release)
+            DispatchQueue.global().asyncAfter(deadline: .now() + 0.3) { release.signal() }
             return (seen, { db in
                 statesAtTrace.withLock { $0.append(sqlite3_txn_state(db.sqliteConnection, nil)) }
                 try Self.insert("traced")(db)
@@ -157,8 +156,8 @@ import Testing
         let db = try open(dir)
         let loop = OneThreadExecutor()
         let (first, second) = try await Task(executorPreference: loop) {
-            let first = try await db.tracedRead(onThisThreadWhen: { _ in true }) { _ in (pthread_self(), Self.insert("first")) }
-            let second = try await db.tracedRead(onThisThreadWhen: { _ in true }) { db in
+            let first = try await db.tracedRead(onThisThreadWithin: .seconds(60)) { _ in (pthread_self(), Self.insert("first")) }
+            let second = try await db.tracedRead(onThisThreadWithin: .seconds(60)) { db in
                 ((pthread_self(), db.description, try Int.fetchOne(db, sql: "PRAGMA data_version")!), Self.insert("second"))
             }
             return (first, second)
@@ -168,31 +167,69 @@ import Testing
         #expect(second.1 == "haven.traced-reader")
         // Its trace was committed in its transaction, on its connection, as on the ordinary path.
         let version = try await Task(executorPreference: loop) {
-            try await db.tracedRead(onThisThreadWhen: { _ in true }) { db in (try Int.fetchOne(db, sql: "PRAGMA data_version")!, nil) }
+            try await db.tracedRead(onThisThreadWithin: .seconds(60)) { db in (try Int.fetchOne(db, sql: "PRAGMA data_version")!, nil) }
         }.value
         #expect(version == second.2, "no other connection committed since the second read")
         #expect(try await Self.count(db) == 2)
         try db.close()
     }
 
-    /// A read that is not short runs on the ordinary path even with a
-    /// connection idle; `short` looked at the read's own snapshot.
-    @Test func aReadThatIsNotShortRunsOnItsConnectionsThread() async throws {
+    /// A read still running after its budget is interrupted, rolled back
+    /// and run again on the connection's own thread; what the interrupted
+    /// run returned is not used, and the trace is committed once.
+    @Test func aReadPastItsBudgetRunsAgainOnItsConnectionsThread() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
         let loop = OneThreadExecutor()
         _ = try await db.tracedRead { _ in (0, Self.insert("one")) }  // a connection is idle from now on
-        let judged = Locked<[Int]>([])
-        let readOn = try await Task(executorPreference: loop) {
-            try await db.tracedRead(onThisThreadWhen: { db in
-                let things = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!
-                judged.withLock { $0.append(things) }
-                return things < 1
-            }) { _ in (pthread_self(), Self.insert("two")) }
+        let runs = Locked<[(pthread_t, Int?)]>([])
+        let value = try await Task(executorPreference: loop) {
+            try await db.tracedRead(onThisThreadWithin: .zero) { db in
+                // Long enough for SQLite to look at the clock (tens of
+                // thousands of instructions); a read that swallows its
+                // interruption still has its value thrown away.
+                let long = try? Int.fetchOne(db, sql: """
+                    WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 10000) SELECT COUNT(*) FROM n
+                    """)
+                runs.withLock { $0.append((pthread_self(), long)) }
+                return (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!, Self.insert("two"))
+            }
         }.value
-        #expect(judged.withLock { $0 } == [1])
-        #expect(pthread_equal(readOn, loop.thread) == 0, "not short: read on the connection's own thread")
+        let seen = runs.withLock { $0 }
+        #expect(seen.count == 2)
+        #expect(seen.first.map { pthread_equal($0.0, loop.thread) != 0 && $0.1 == nil } == true, "interrupted on the caller's thread")
+        #expect(seen.last.map { pthread_equal($0.0, loop.thread) == 0 && $0.1 == 10000 } == true, "run again, to its end, on the connection's thread")
+        #expect(value == 1)
+        #expect(try await Self.count(db) == 2, "the trace was committed once")
+        try db.close()
+    }
+
+    /// A commit that lands during a read on the caller's thread: the trace
+    /// is written in a transaction of its own on the same connection at once
+    /// (the lock is free), as on the ordinary path.
+    @Test func aCommitDuringAReadOnThisThreadMovesTheTraceToAFreshTransactionThere() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let other = try DatabaseQueue(path: dir.file("h.sqlite"))
+        let loop = OneThreadExecutor()
+        _ = try await db.tracedRead { _ in (0, nil) }
+        let traces = Locked<[(String, Int)]>([])
+        let seen = try await Task(executorPreference: loop) {
+            try await db.tracedRead(onThisThreadWithin: .seconds(60)) { db in
+                let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!
+                try other.write { try $0.execute(sql: "INSERT INTO things (name) VALUES ('meanwhile')") }
+                return (seen, { db in
+                    traces.withLock { $0.append((db.description, try! Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!)) }
+                    try Self.insert("traced")(db)
+                })
+            }
+        }.value
+        #expect(seen == 0)
+        let written = traces.withLock { $0 }
+        #expect(written.map(\.0) == ["haven.traced-reader", "haven.traced-reader"], "both attempts on the reading connection")
+        #expect(written.map(\.1) == [0, 1], "first on the read's snapshot (refused), then on the latest")
         #expect(try await Self.count(db) == 2)
+        try other.close()
         try db.close()
     }
 
@@ -208,35 +245,44 @@ import Testing
         let loop = OneThreadExecutor()
         // A connection is idle once one read has run.
         _ = try await db.tracedRead { _ in (0, nil) }
-        let released = Locked<Locked<Date?>?>(nil)
+        let release = DispatchSemaphore(value: 0)
         let tracedOn = Locked<[String]>([])
         let readOn = Locked<pthread_t?>(nil)
         let read = Task(executorPreference: loop) {
-            let value = try await db.tracedRead(onThisThreadWhen: { _ in true }) { db in
+            try await db.tracedRead(onThisThreadWithin: .seconds(60)) { db in
                 readOn.withLock { $0 = pthread_self() }
                 let seen = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!
-                released.withLock { $0 = Self.holdWriteLock(other, seconds: 0.5) }
+                Self.holdWriteLock(other, until: release)
                 return (seen, { db in
                     tracedOn.withLock { $0.append(db.description) }
                     try Self.insert("traced")(db)
                 })
             }
-            return (value, Date())
         }
-        // While the lock is held, the caller's thread runs other work.
-        try await Task.sleep(for: .milliseconds(100))
-        let servedMeanwhile = await Task(executorPreference: loop) { Date() }.value
-        let (seen, returned) = try await read.value
-        let releasedAt = try #require(released.withLock { $0 }?.withLock { $0 })
+        // The lock is let go only once the caller's thread has served other
+        // work: had the read waited for it there, this would time out.
+        let servedWhileHeld = await Self.finishes(Task(executorPreference: loop) {}, within: .seconds(5))
+        release.signal()
+        let seen = try await read.value
+        #expect(servedWhileHeld, "the caller's thread was not held while the lock was")
         #expect(seen == 0)
         #expect(pthread_equal(try #require(readOn.withLock { $0 }), loop.thread) != 0)
-        #expect(servedMeanwhile < releasedAt, "the caller's thread was not held while the lock was")
-        #expect(returned >= releasedAt, "the read returned only once its trace could be committed")
         #expect(tracedOn.withLock { $0 } == ["haven.traced-reader", "haven.writer"],
                 "refused in the read's transaction, then committed by the writer, not on the caller's thread")
         #expect(try await Self.count(db) == 1)
         try other.close()
         try db.close()
+    }
+
+    /// Whether `task` finishes within `timeout`.
+    static func finishes(_ task: Task<Void, Never>, within timeout: Duration) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await task.value; return true }
+            group.addTask { try? await Task.sleep(for: timeout); return false }
+            let first = await group.next()!
+            group.cancelAll()
+            return first
+        }
     }
 
     @Test func aReadWithNothingToRecordReturnsItsValue() async throws {

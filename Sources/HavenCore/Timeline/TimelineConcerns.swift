@@ -43,14 +43,6 @@ struct TimelineConcern {
         ORDER BY c.id, e.created_at, e.id
         """
 
-    /// How many concerns the student (by id or source id) has, counted in
-    /// the student index alone: how long their timeline is, before reading it.
-    static func count(_ db: Database, studentID: String) throws -> Int {
-        try db.fetchFirstBound("""
-            SELECT COUNT(*) FROM concerns WHERE student_id = (SELECT id FROM students WHERE id = ?1 OR source_id = ?1 LIMIT 1)
-            """, studentID) { Int($0.int64(0)) } ?? 0
-    }
-
     /// Every concern about `studentID`, with its entries.
     static func all(_ db: Database, studentID: String) throws -> [TimelineConcern] {
         var concerns: [TimelineConcern] = []
