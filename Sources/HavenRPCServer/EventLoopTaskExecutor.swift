@@ -2,7 +2,8 @@ import NIOCore
 
 /// Runs a task's jobs on one NIO event loop. A call handler that prefers it
 /// starts on the connection's loop and, after each await (typically its
-/// database work, which runs on the database's own threads), resumes on the
+/// database work, which runs on the database's own threads unless the
+/// method reads on the loop itself, within a budget), resumes on the
 /// loop again: the answer is then written where it is, instead of one thread
 /// waking a Swift concurrency thread that then wakes the loop.
 ///
