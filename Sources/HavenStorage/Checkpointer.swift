@@ -16,8 +16,12 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
     private let queue: DatabaseQueue
     private let logger: Logger
     private let timer: DispatchSourceTimer
+    /// Told when a checkpoint has copied every frame: the next commit then
+    /// starts the WAL again, and syncs its header (see `DurableWriter.noteWALCopied`).
+    private let copiedEverything: @Sendable () -> Void
 
-    init(path: String, logger: Logger) throws {
+    init(path: String, logger: Logger, copiedEverything: @escaping @Sendable () -> Void = {}) throws {
+        self.copiedEverything = copiedEverything
         var configuration = Configuration()
         configuration.label = "haven.checkpointer"
         configuration.busyMode = .timeout(1)
@@ -32,7 +36,8 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
     private func checkpointIfNeeded() {
         do {
             // Passive: copy what no reader still needs; never wait, never block.
-            try queue.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+            let (frames, copied) = try queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+            if frames > 0, copied == frames { copiedEverything() }
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
             // Another checkpoint is running (the writer's): next time.
         } catch {

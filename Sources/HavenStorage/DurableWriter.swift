@@ -328,37 +328,50 @@ public final class DurableWriter: Sendable {
         guard db.isInsideTransaction else {
             throw DatabaseError(resultCode: .SQLITE_ABORT, message: "the read's transaction was rolled back before its audit entries were written")
         }
+        // The next commit starts the WAL again, and SQLite syncs the new
+        // header to disk then, whatever `synchronous` says: a disk's wait,
+        // which a thread that must not wait leaves to the writer.
+        if !waitingForTheWriteLock, walFrames.copiedEverything {
+            try db.executeCached("COMMIT")  // the read's transaction ends, having written nothing
+            return false
+        }
         let committed = try holdingTurn { () -> Bool in
             // Rolled back before the turn is handed back: a failed `body`
             // must not hold SQLite's write lock while the next batch begins.
             defer { try? db.rollback() }
+            if waitingForTheWriteLock { return try Self.commitTrace(db, body, waitingForTheWriteLock: true) }
+            // Every attempt without the busy handler: even the first, which
+            // would start a transaction of its own (and wait) had the read
+            // read nothing.
             do {
-                try body(db)
-                try db.executeCached("COMMIT")
+                return try db.withoutWaitingForLocks { try Self.commitTrace(db, body, waitingForTheWriteLock: false) }
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
-                // A commit came between the read's start and now: its
-                // snapshot can no longer write (or another process holds
-                // the write lock). Whatever `body` did is rolled back, and
-                // it runs again on the latest snapshot.
-                try db.rollback()
-                if waitingForTheWriteLock {
-                    try db.executeCached("BEGIN IMMEDIATE")
-                } else {
-                    do {
-                        try db.withoutWaitingForLocks { try db.executeCached("BEGIN IMMEDIATE") }
-                    } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
-                        return false  // the lock is held elsewhere: for the writer
-                    }
-                }
-                try body(db)
-                try db.executeCached("COMMIT")
+                return false  // the lock is held elsewhere: for the writer
             }
-            return true
         }
         // The writer was busy (or the lock was not waited for): the read's
         // transaction ends, having written nothing.
         if !committed, db.isInsideTransaction { try db.executeCached("COMMIT") }
         return committed
+    }
+
+    /// `body` and its commit in the read's transaction; when a commit came
+    /// between the read's start and now (its snapshot can no longer write)
+    /// or another process holds the write lock, what `body` did is rolled
+    /// back and it runs again on the latest snapshot, in a transaction of
+    /// its own — waiting for the lock, or, when not `waitingForTheWriteLock`,
+    /// throwing `SQLITE_BUSY` if it is not free.
+    private static func commitTrace(_ db: Database, _ body: (Database) throws -> Void, waitingForTheWriteLock: Bool) throws -> Bool {
+        do {
+            try body(db)
+            try db.executeCached("COMMIT")
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+            try db.rollback()
+            try db.executeCached("BEGIN IMMEDIATE")
+            try body(db)
+            try db.executeCached("COMMIT")
+        }
+        return true
     }
 
     /// Runs `commit` holding the writer's turn, then hands the turn back,
@@ -398,6 +411,16 @@ public final class DurableWriter: Sendable {
         if let failure { throw failure }
         return committed
     }
+
+    /// A checkpoint copied every frame of the WAL: the next commit starts it
+    /// again and syncs its header, so a commit that must not wait for the
+    /// disk (`commitWithRead` on an event loop) leaves that to the writer.
+    public func noteWALCopied() {
+        walFrames.copiedEverything = true
+    }
+
+    /// Whether the next commit starts the WAL again (for tests).
+    var walCopiedEverything: Bool { walFrames.copiedEverything }
 
     /// Writes queued and not yet taken into a batch (for tests).
     var queuedWrites: Int { state.withLock { $0.waiting.count } }
@@ -451,7 +474,10 @@ public final class DurableWriter: Sendable {
                     var logFrames: Int32 = 0
                     var copied: Int32 = 0
                     let code = sqlite3_wal_checkpoint_v2(db.sqliteConnection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
-                    if code == SQLITE_OK { return true }
+                    if code == SQLITE_OK {
+                        if logFrames > 0, copied == logFrames { self.walFrames.copiedEverything = true }
+                        return true
+                    }
                     guard code == SQLITE_BUSY else {
                         throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
                     }
@@ -548,6 +574,9 @@ public final class DurableWriter: Sendable {
 /// use it, is off — HavenDatabase.open.)
 private final class WALFrameCount: Sendable {
     private let frames = Atomic<Int>(0)
+    /// Set when a checkpoint has copied every frame, cleared by the next
+    /// commit (which started the WAL again).
+    private let copied = Atomic<Bool>(false)
     /// The hooks' context: a reference to this object, released never (one
     /// small object per open database, for the life of the process), so a
     /// hook outlives this object's owner if its connection does.
@@ -561,10 +590,17 @@ private final class WALFrameCount: Sendable {
     /// Setting a hook cannot fail.
     func watch(_ db: Database) {
         _ = sqlite3_wal_hook(db.sqliteConnection, { context, _, _, frames in
-            Unmanaged<WALFrameCount>.fromOpaque(context!).takeUnretainedValue().frames.store(Int(frames), ordering: .relaxed)
+            let count = Unmanaged<WALFrameCount>.fromOpaque(context!).takeUnretainedValue()
+            count.frames.store(Int(frames), ordering: .relaxed)
+            count.copied.store(false, ordering: .relaxed)
             return SQLITE_OK
         }, context)
     }
 
     var value: Int { frames.load(ordering: .relaxed) }
+
+    var copiedEverything: Bool {
+        get { copied.load(ordering: .relaxed) }
+        set { copied.store(newValue, ordering: .relaxed) }
+    }
 }

@@ -32,6 +32,12 @@ public final class HavenDatabase: Sendable {
         self.tracedReaders = TracedReaders(path: path, configuration: configuration, pool: pool, writer: writer, logger: logger)
     }
 
+    /// Stops the background checkpoint (for tests that must know the WAL is
+    /// not copied under them).
+    func stopBackgroundCheckpoints() {
+        checkpointer.withLock { $0?.stop(); $0 = nil }
+    }
+
     /// Runs `read` in a read-only transaction, then commits the trace it
     /// returns — a read's audit entries — with deferred durability, and
     /// returns the read's value only once that commit succeeded. Both run on
@@ -104,7 +110,7 @@ public final class HavenDatabase: Sendable {
             }
             try database.checkVersion(knownMigrations: knownMigrations)
             for set in plan { try database.migrate(set) }
-            let checkpointer = try Checkpointer(path: path, logger: logger)
+            let checkpointer = try Checkpointer(path: path, logger: logger, copiedEverything: database.writer.noteWALCopied)
             database.checkpointer.withLock { $0 = checkpointer }
         } catch {
             try? pool.close()

@@ -120,7 +120,7 @@ final class TracedReaders: Sendable {
             let limit = ReadBudget(budget)
             do {
                 return try Self.readAndTrace(db, writer: writer, waitingForTheWriteLock: false, budget: limit, read)
-            } catch where limit.spent || (error as? DatabaseError)?.resultCode == .SQLITE_BUSY {
+            } catch where limit.spoiled || (error as? DatabaseError)?.resultCode == .SQLITE_BUSY {
                 // Too long for this thread, or a lock in the way: rolled back
                 // (nothing was committed), to run again where it may wait.
                 return nil
@@ -140,12 +140,11 @@ final class TracedReaders: Sendable {
         // No way out of here leaves the connection inside a transaction
         // (GRDB's rollback ignores an interruption: a cancelled call).
         defer { try? db.rollback() }
-        // With a budget, the read must not wait for a lock either.
-        let (value, trace) = try budget.map { budget in try budget.run(on: db) { try db.withoutWaitingForLocks { try read(db) } } } ?? read(db)
-        // Past its budget, a read may have gone on without rows it was
-        // refused: what it returns is not used.
-        if let budget, budget.spent {
-            throw DatabaseError(resultCode: .SQLITE_INTERRUPT, message: "the read ran past its budget on this thread")
+        let (value, trace) = try budget.map { budget in try budget.run(on: db) { try read(db) } } ?? read(db)
+        // Past its budget or refused a lock, a read may have gone on without
+        // the rows it was refused: what it returns is not used.
+        if let budget, budget.spoiled {
+            throw DatabaseError(resultCode: .SQLITE_INTERRUPT, message: "the read ran past its budget, or met a lock, on this thread")
         }
         // A disk or memory error the read did not pass on may have made
         // SQLite roll the transaction back: what it read is suspect.

@@ -6,15 +6,20 @@ extension Database {
     /// or process holds is an immediate `SQLITE_BUSY`, not a wait of up to
     /// the configured busy timeout. For work on a thread that must never
     /// wait for a lock (an event loop); the configured handler is back
-    /// afterwards.
+    /// afterwards. Not to be nested (the inner one would turn the wait back
+    /// on for the rest of the outer).
     func withoutWaitingForLocks<T>(_ body: () throws -> T) rethrows -> T {
-        guard case .timeout(let seconds) = configuration.busyMode else {
-            // No wait to turn off (immediateError); a callback cannot be put
-            // back from here, and Haven configures none.
-            return try body()
-        }
         sqlite3_busy_timeout(sqliteConnection, 0)
-        defer { sqlite3_busy_timeout(sqliteConnection, CInt(seconds * 1000)) }
+        defer { restoreBusyHandler() }
         return try body()
+    }
+
+    /// The busy handler the connection was configured with (Haven's is a
+    /// timeout; a callback cannot be put back from here, and Haven sets none).
+    func restoreBusyHandler() {
+        switch configuration.busyMode {
+        case .timeout(let seconds): sqlite3_busy_timeout(sqliteConnection, CInt(seconds * 1000))
+        case .immediateError, .callback: sqlite3_busy_timeout(sqliteConnection, 0)
+        }
     }
 }

@@ -127,6 +127,10 @@ import Testing
     @Test func aWriteLockHeldElsewhereMovesTheTraceToATransactionThatWaitsForIt() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
+        // A read on the caller's thread first, on the connection the read
+        // below uses: its busy handler (a timeout) is back afterwards.
+        _ = try await db.tracedRead { _ in (0, nil) }
+        _ = try await db.tracedRead(onThisThreadWithin: .seconds(60)) { db in (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!, nil) }
         let other = try DatabaseQueue(path: dir.file("h.sqlite"))
         let statesAtTrace = Locked<[Int32]>([])
         let seen = try await db.tracedRead { db in
@@ -154,6 +158,7 @@ import Testing
     @Test func aShortReadRunsOnTheCallersThreadWhenAConnectionIsIdle() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
+        db.stopBackgroundCheckpoints()  // a WAL copied whole would send the trace to the writer
         let loop = OneThreadExecutor()
         let (first, second) = try await Task(executorPreference: loop) {
             let first = try await db.tracedRead(onThisThreadWithin: .seconds(60)) { _ in (pthread_self(), Self.insert("first")) }
@@ -210,6 +215,7 @@ import Testing
     @Test func aCommitDuringAReadOnThisThreadMovesTheTraceToAFreshTransactionThere() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
+        db.stopBackgroundCheckpoints()  // a WAL copied whole would send the trace to the writer
         let other = try DatabaseQueue(path: dir.file("h.sqlite"))
         let loop = OneThreadExecutor()
         _ = try await db.tracedRead { _ in (0, nil) }
@@ -241,6 +247,7 @@ import Testing
     @Test func aReadOnThisThreadHandsATraceThatMustWaitForTheLockToTheWriter() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
+        db.stopBackgroundCheckpoints()  // a WAL copied whole would send the trace to the writer
         let other = try DatabaseQueue(path: dir.file("h.sqlite"))
         let loop = OneThreadExecutor()
         // A connection is idle once one read has run.
@@ -274,15 +281,44 @@ import Testing
         try db.close()
     }
 
-    /// Whether `task` finishes within `timeout`.
+    /// Whether `task` finishes within `timeout` (answered then, whether or
+    /// not it ever finishes).
     static func finishes(_ task: Task<Void, Never>, within timeout: Duration) async -> Bool {
-        await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await task.value; return true }
-            group.addTask { try? await Task.sleep(for: timeout); return false }
-            let first = await group.next()!
-            group.cancelAll()
-            return first
+        let answered = Locked(false)
+        return await withCheckedContinuation { continuation in
+            let answer: @Sendable (Bool) -> Void = { finished in
+                if answered.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: finished) }
+            }
+            Task { await task.value; answer(true) }
+            Task { try? await Task.sleep(for: timeout); answer(false) }
         }
+    }
+
+    /// Once a checkpoint has copied the whole WAL, the next commit starts it
+    /// again and syncs its header to disk: a read on the caller's thread
+    /// leaves that commit to the writer; the flag clears with the commit.
+    @Test func aTraceThatWouldRestartTheWALGoesToTheWriter() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        _ = try await db.tracedRead { _ in (0, Self.insert("first")) }
+        // The background checkpoint copies everything within a second or so.
+        let giveUp = ContinuousClock.now + .seconds(30)
+        while !db.writer.walCopiedEverything, ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(db.writer.walCopiedEverything, "the background checkpoint said it copied every frame")
+        let tracedOn = Locked<[String]>([])
+        for name in ["after the copy", "after the restart"] {
+            _ = try await db.tracedRead(onThisThreadWithin: .seconds(60)) { db in
+                (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!, { db in
+                    tracedOn.withLock { $0.append(db.description) }
+                    try Self.insert(name)(db)
+                })
+            }
+        }
+        #expect(tracedOn.withLock { $0 } == ["haven.writer", "haven.traced-reader"],
+                "the restarting commit by the writer, the next one beside it again")
+        #expect(!db.writer.walCopiedEverything)
+        #expect(try await Self.count(db) == 3)
+        try db.close()
     }
 
     @Test func aReadWithNothingToRecordReturnsItsValue() async throws {
