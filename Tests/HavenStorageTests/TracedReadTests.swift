@@ -305,6 +305,11 @@ import Testing
         let giveUp = ContinuousClock.now + .seconds(30)
         while !db.writer.walCopiedEverything, ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(50)) }
         #expect(db.writer.walCopiedEverything, "the background checkpoint said it copied every frame")
+        // No further copy may set it again under the reads below (one in
+        // flight finishes first).
+        db.stopBackgroundCheckpoints()
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(db.writer.walCopiedEverything)
         let tracedOn = Locked<[String]>([])
         for name in ["after the copy", "after the restart"] {
             _ = try await db.tracedRead(onThisThreadWithin: .seconds(60)) { db in
