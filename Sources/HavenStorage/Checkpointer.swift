@@ -16,12 +16,13 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
     private let queue: DatabaseQueue
     private let logger: Logger
     private let timer: DispatchSourceTimer
-    /// Told when a checkpoint has copied every frame: the next commit then
-    /// starts the WAL again, and syncs its header (see `DurableWriter.noteWALCopied`).
-    private let copiedEverything: @Sendable () -> Void
+    /// Told each checkpoint's frames and how many it copied
+    /// (`DurableWriter.noteCheckpoint`: copying every frame means the next
+    /// commit starts the WAL again, and syncs its header).
+    private let checkpointed: @Sendable (_ frames: Int, _ copied: Int) -> Void
 
-    init(path: String, logger: Logger, copiedEverything: @escaping @Sendable () -> Void = {}) throws {
-        self.copiedEverything = copiedEverything
+    init(path: String, logger: Logger, checkpointed: @escaping @Sendable (_ frames: Int, _ copied: Int) -> Void = { _, _ in }) throws {
+        self.checkpointed = checkpointed
         var configuration = Configuration()
         configuration.label = "haven.checkpointer"
         configuration.busyMode = .timeout(1)
@@ -37,7 +38,7 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
         do {
             // Passive: copy what no reader still needs; never wait, never block.
             let (frames, copied) = try queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-            if frames > 0, copied == frames { copiedEverything() }
+            checkpointed(frames, copied)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
             // Another checkpoint is running (the writer's): next time.
         } catch {

@@ -339,12 +339,12 @@ public final class DurableWriter: Sendable {
             // Rolled back before the turn is handed back: a failed `body`
             // must not hold SQLite's write lock while the next batch begins.
             defer { try? db.rollback() }
-            if waitingForTheWriteLock { return try Self.commitTrace(db, body, waitingForTheWriteLock: true) }
+            if waitingForTheWriteLock { return try Self.commitTrace(db, body) }
             // Every attempt without the busy handler: even the first, which
             // would start a transaction of its own (and wait) had the read
             // read nothing.
             do {
-                return try db.withoutWaitingForLocks { try Self.commitTrace(db, body, waitingForTheWriteLock: false) }
+                return try db.withoutWaitingForLocks { try Self.commitTrace(db, body) }
             } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
                 return false  // the lock is held elsewhere: for the writer
             }
@@ -359,9 +359,9 @@ public final class DurableWriter: Sendable {
     /// between the read's start and now (its snapshot can no longer write)
     /// or another process holds the write lock, what `body` did is rolled
     /// back and it runs again on the latest snapshot, in a transaction of
-    /// its own — waiting for the lock, or, when not `waitingForTheWriteLock`,
-    /// throwing `SQLITE_BUSY` if it is not free.
-    private static func commitTrace(_ db: Database, _ body: (Database) throws -> Void, waitingForTheWriteLock: Bool) throws -> Bool {
+    /// its own — waiting for the lock as the connection's busy handler says
+    /// (with none, throwing `SQLITE_BUSY` if it is not free).
+    private static func commitTrace(_ db: Database, _ body: (Database) throws -> Void) throws -> Bool {
         do {
             try body(db)
             try db.executeCached("COMMIT")
@@ -412,11 +412,12 @@ public final class DurableWriter: Sendable {
         return committed
     }
 
-    /// A checkpoint copied every frame of the WAL: the next commit starts it
-    /// again and syncs its header, so a commit that must not wait for the
-    /// disk (`commitWithRead` on an event loop) leaves that to the writer.
-    public func noteWALCopied() {
-        walFrames.copiedEverything = true
+    /// A checkpoint's outcome (SQLite's WAL frames and how many it copied).
+    /// When it copied every frame, the next commit starts the WAL again and
+    /// syncs its header, so a commit that must not wait for the disk
+    /// (`commitWithRead` on an event loop) leaves that to the writer.
+    public func noteCheckpoint(frames: Int, copied: Int) {
+        if frames > 0, copied == frames { walFrames.copiedEverything = true }
     }
 
     /// Whether the next commit starts the WAL again (for tests).
@@ -475,7 +476,7 @@ public final class DurableWriter: Sendable {
                     var copied: Int32 = 0
                     let code = sqlite3_wal_checkpoint_v2(db.sqliteConnection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
                     if code == SQLITE_OK {
-                        if logFrames > 0, copied == logFrames { self.walFrames.copiedEverything = true }
+                        self.noteCheckpoint(frames: Int(logFrames), copied: Int(copied))
                         return true
                     }
                     guard code == SQLITE_BUSY else {

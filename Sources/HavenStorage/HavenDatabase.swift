@@ -110,7 +110,7 @@ public final class HavenDatabase: Sendable {
             }
             try database.checkVersion(knownMigrations: knownMigrations)
             for set in plan { try database.migrate(set) }
-            let checkpointer = try Checkpointer(path: path, logger: logger, copiedEverything: database.writer.noteWALCopied)
+            let checkpointer = try Checkpointer(path: path, logger: logger, checkpointed: database.writer.noteCheckpoint)
             database.checkpointer.withLock { $0 = checkpointer }
         } catch {
             try? pool.close()

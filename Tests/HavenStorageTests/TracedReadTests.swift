@@ -151,10 +151,20 @@ import Testing
         try db.close()
     }
 
-    /// `onThisThreadWhen`: with a connection idle and the read short, the read
-    /// and its trace run on the caller's thread (an event loop's, in havend),
-    /// with no hand-off; with none idle (the first read opens one), the
-    /// ordinary path.
+    /// A database whose background checkpoint is stopped (a WAL copied whole
+    /// would send a loop read's trace to the writer) and with a traced
+    /// connection idle (one read has run), and a stand-in for an event loop.
+    func openForReadsOnALoop(_ dir: TemporaryDirectory) async throws -> (HavenDatabase, OneThreadExecutor) {
+        let db = try open(dir)
+        db.stopBackgroundCheckpoints()
+        _ = try await db.tracedRead { _ in (0, nil) }
+        return (db, OneThreadExecutor())
+    }
+
+    /// `onThisThreadWithin`: with a connection idle, the read and its trace
+    /// run on the caller's thread (an event loop's, in havend), with no
+    /// hand-off; with none idle (the first read opens one), the ordinary
+    /// path.
     @Test func aShortReadRunsOnTheCallersThreadWhenAConnectionIsIdle() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
@@ -214,11 +224,8 @@ import Testing
     /// (the lock is free), as on the ordinary path.
     @Test func aCommitDuringAReadOnThisThreadMovesTheTraceToAFreshTransactionThere() async throws {
         let dir = TemporaryDirectory()
-        let db = try open(dir)
-        db.stopBackgroundCheckpoints()  // a WAL copied whole would send the trace to the writer
+        let (db, loop) = try await openForReadsOnALoop(dir)
         let other = try DatabaseQueue(path: dir.file("h.sqlite"))
-        let loop = OneThreadExecutor()
-        _ = try await db.tracedRead { _ in (0, nil) }
         let traces = Locked<[(String, Int)]>([])
         let seen = try await Task(executorPreference: loop) {
             try await db.tracedRead(onThisThreadWithin: .seconds(60)) { db in
@@ -246,12 +253,8 @@ import Testing
     /// the trace is committed.
     @Test func aReadOnThisThreadHandsATraceThatMustWaitForTheLockToTheWriter() async throws {
         let dir = TemporaryDirectory()
-        let db = try open(dir)
-        db.stopBackgroundCheckpoints()  // a WAL copied whole would send the trace to the writer
+        let (db, loop) = try await openForReadsOnALoop(dir)
         let other = try DatabaseQueue(path: dir.file("h.sqlite"))
-        let loop = OneThreadExecutor()
-        // A connection is idle once one read has run.
-        _ = try await db.tracedRead { _ in (0, nil) }
         let release = DispatchSemaphore(value: 0)
         let tracedOn = Locked<[String]>([])
         let readOn = Locked<pthread_t?>(nil)
