@@ -3,6 +3,7 @@
  *
  *   bench-client --socket PATH (--request FILE | --requests FILE) [--connections C]
  *                [--inflight D] (--calls N | --seconds S) [--warmup N] [--echo]
+ *                [--samples FILE]
  *
  * --request FILE holds the data of one ttrpc Request frame (an encoded
  * ttrpc.Request), sent on every call. --requests FILE holds several, each
@@ -12,7 +13,10 @@
  * calls in flight (D=1: one call at a time). Every answer's header is
  * validated; unless --echo, it must be a Response (type 2) whose status is
  * absent or OK. Prints one JSON object: calls, errors, seconds, calls_per_second,
- * and latency percentiles in microseconds. */
+ * and latency percentiles in microseconds. --samples FILE also writes every
+ * measured latency (microseconds, one per line, connection by connection in
+ * the order answered), so a caller can pool several runs or pair each
+ * sequential call with its request. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
@@ -196,14 +200,15 @@ static double percentile(const double *sorted, size_t n, double p) {
 }
 
 int main(int argc, char **argv) {
-    const char *request_file = NULL;
+    const char *request_file = NULL, *samples_file = NULL;
     int framed = 0;
     static const struct option options[] = {
         {"socket", required_argument, NULL, 's'}, {"request", required_argument, NULL, 'r'},
         {"requests", required_argument, NULL, 'R'},
         {"connections", required_argument, NULL, 'c'}, {"inflight", required_argument, NULL, 'd'},
         {"calls", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 't'},
-        {"warmup", required_argument, NULL, 'w'}, {"echo", no_argument, NULL, 'e'}, {NULL, 0, NULL, 0},
+        {"warmup", required_argument, NULL, 'w'}, {"echo", no_argument, NULL, 'e'},
+        {"samples", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0},
     };
     int option;
     while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -224,12 +229,13 @@ int main(int argc, char **argv) {
         case 't': seconds = atof(optarg); break;
         case 'w': warmup = atol(optarg); break;
         case 'e': echo_mode = 1; break;
+        case 'S': samples_file = optarg; break;
         default: return 2;
         }
     }
     if (!socket_path || !request_file || connections < 1 || inflight < 1 || inflight > SLOTS / 4 ||
         (calls_per_connection <= 0) == (seconds <= 0)) {
-        fprintf(stderr, "usage: bench-client --socket PATH (--request FILE | --requests FILE) [--connections C] [--inflight D] (--calls N | --seconds S) [--warmup N] [--echo]\n");
+        fprintf(stderr, "usage: bench-client --socket PATH (--request FILE | --requests FILE) [--connections C] [--inflight D] (--calls N | --seconds S) [--warmup N] [--echo] [--samples FILE]\n");
         return 2;
     }
     FILE *f = fopen(request_file, "rb");
@@ -297,6 +303,18 @@ int main(int argc, char **argv) {
     for (int i = 0; i < connections; i++) {
         memcpy(all + k, workers[i].latencies, workers[i].count * sizeof(double));
         k += workers[i].count;
+    }
+    if (samples_file) {
+        FILE *out = fopen(samples_file, "w");
+        if (!out) {
+            perror(samples_file);
+            return 2;
+        }
+        for (size_t i = 0; i < n; i++) fprintf(out, "%.2f\n", all[i]);
+        if (fclose(out) != 0) {
+            perror(samples_file);
+            return 2;
+        }
     }
     qsort(all, n, sizeof(double), compare);
     printf("{\"calls\": %zu, \"errors\": %ld, \"seconds\": %.6f, \"calls_per_second\": %.1f, "
