@@ -37,8 +37,29 @@ public final class RPCServer: Sendable {
 
     /// Binds the socket (already prepared with `UnixSocketPath.prepare`) and
     /// starts accepting.
+    ///
+    /// The socket is bound under a name beside it, given its mode and group,
+    /// and only then renamed into place: a client never finds it at
+    /// `socketPath` with the mode the umask gave it (too strict for the
+    /// socket group), so once it is there, the group can connect.
     public func start(socketPath: String, socketGroup: gid_t?) async throws {
-        let listener = try await ServerBootstrap(group: group)
+        let staging = try UnixSocketPath.stagingPath(for: socketPath)
+        let listener = try await unixSocketBootstrap().bind(unixDomainSocketPath: staging, cleanupExistingSocketFile: false).get()
+        do {
+            try UnixSocketPath.applyPermissions(staging, group: socketGroup)
+            try UnixSocketPath.moveIntoPlace(staging, socketPath)
+        } catch {
+            try? await listener.close()
+            unlink(staging)
+            throw error
+        }
+        state.withLock { $0.listeners.append(listener) }
+        logger.info("listening", metadata: ["socket": "\(socketPath)"])
+    }
+
+    /// Connections on the Unix socket: the peer's credentials, then ttrpc.
+    private func unixSocketBootstrap() -> ServerBootstrap {
+        ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { [self] channel in
@@ -46,16 +67,6 @@ public final class RPCServer: Sendable {
                     try self.serve(channel, peer: peer, certificate: nil)
                 }
             }
-            .bind(unixDomainSocketPath: socketPath, cleanupExistingSocketFile: false)
-            .get()
-        do {
-            try UnixSocketPath.applyPermissions(socketPath, group: socketGroup)
-        } catch {
-            try? await listener.close()
-            throw error
-        }
-        state.withLock { $0.listeners.append(listener) }
-        logger.info("listening", metadata: ["socket": "\(socketPath)"])
     }
 
     /// Listens on TCP at `host`:`port` (0 picks a free port) and returns the

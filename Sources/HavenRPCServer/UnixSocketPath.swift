@@ -17,11 +17,15 @@ public struct SocketSetupError: Error, CustomStringConvertible, Equatable {
 ///   live one means another daemon is running, which is an error.
 public enum UnixSocketPath {
     /// sun_path holds 108 bytes including the terminating NUL.
-    public static let maxPathBytes = 107
+    public static let sunPathBytes = 107
+    /// The socket is bound as its path plus this, then renamed (`stagingPath`).
+    static let stagingSuffix = ".new"
+    /// The longest socket path: its staging name must fit in sun_path too.
+    public static let maxPathBytes = sunPathBytes - stagingSuffix.utf8.count
 
     public static func prepare(_ path: String, group: gid_t?, logger: Logger) throws {
         guard path.utf8.count <= maxPathBytes else {
-            throw SocketSetupError("socket path \(path) is \(path.utf8.count) bytes; Unix sockets allow at most \(maxPathBytes)")
+            throw SocketSetupError("socket path \(path) is \(path.utf8.count) bytes; it can be at most \(maxPathBytes) (Unix sockets allow \(sunPathBytes), and havend binds the socket as \(stagingSuffix) beside it first)")
         }
         let directory = parentDirectory(of: path)
         var info = stat()
@@ -46,6 +50,32 @@ public enum UnixSocketPath {
             logger.notice("replaced a stale socket left by an earlier daemon", metadata: ["path": "\(path)"])
         case .inaccessible(let reason):
             throw SocketSetupError("could not check whether \(path) is in use: \(reason)")
+        }
+    }
+
+    /// Where the socket is bound before it is renamed to `path`
+    /// (`RPCServer.start`): the same directory, so the rename is atomic. One
+    /// left by a crash between the bind and the rename is removed.
+    public static func stagingPath(for path: String) throws -> String {
+        let staging = path + stagingSuffix
+        guard path.utf8.count <= maxPathBytes else {
+            throw SocketSetupError("socket path \(path) is \(path.utf8.count) bytes; it can be at most \(maxPathBytes)")
+        }
+        var info = stat()
+        guard lstat(staging, &info) == 0 else { return staging }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw SocketSetupError("\(staging) exists and is not a socket; remove it (havend binds its socket there before renaming it to \(path))")
+        }
+        guard unlink(staging) == 0 else {
+            throw SocketSetupError("could not remove the stale socket \(staging): \(errnoDescription())")
+        }
+        return staging
+    }
+
+    /// Renames the bound socket to its final path.
+    public static func moveIntoPlace(_ staging: String, _ path: String) throws {
+        guard rename(staging, path) == 0 else {
+            throw SocketSetupError("could not rename \(staging) to \(path): \(errnoDescription())")
         }
     }
 

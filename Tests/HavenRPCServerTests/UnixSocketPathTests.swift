@@ -14,6 +14,17 @@ import Testing
         return info.st_mode & 0o7777
     }
 
+    /// Binds a socket at `path` and closes it without listening: the file a
+    /// crashed daemon leaves.
+    func abandonSocket(at path: String) {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        close(fd)
+    }
+
     @Test func createsAMissingDirectoryWithMode0770() throws {
         let dir = TemporaryDirectory()
         let socket = dir.file("a/b/haven.sock")
@@ -42,12 +53,7 @@ import Testing
         let dir = TemporaryDirectory()
         let path = dir.file("haven.sock")
         // A socket file that nobody listens on, as a crashed daemon leaves it.
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
-        close(fd)
+        abandonSocket(at: path)
         #expect(FileManager.default.fileExists(atPath: path))
         try UnixSocketPath.prepare(path, group: nil, logger: logger)
         #expect(!FileManager.default.fileExists(atPath: path))
@@ -75,7 +81,65 @@ import Testing
 
     @Test func refusesAPathTooLongForSunPath() throws {
         let path = "/tmp/" + String(repeating: "x", count: 120) + "/haven.sock"
-        #expect { try UnixSocketPath.prepare(path, group: nil, logger: logger) } throws: { "\($0)".contains("at most 107") }
+        #expect { try UnixSocketPath.prepare(path, group: nil, logger: logger) } throws: { "\($0)".contains("at most 103") }
+        // Short enough for sun_path, not for the name it is bound under first.
+        let nearly = "/tmp/" + String(repeating: "x", count: 105 - "/tmp//haven.sock".utf8.count) + "/haven.sock"
+        #expect(nearly.utf8.count == 105)
+        #expect { try UnixSocketPath.prepare(nearly, group: nil, logger: logger) } throws: { "\($0)".contains("at most 103") }
+    }
+
+    /// Bound beside its path and renamed into place with its mode set (the
+    /// socket is never at its path with the umask's mode), leaving nothing
+    /// beside it.
+    @Test func theSocketAppearsWithItsModeAndNothingBesideIt() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("haven.sock")
+        try UnixSocketPath.prepare(path, group: nil, logger: logger)
+        // How "haven.sock" comes to be in the directory: created there by a
+        // bind (the mode not yet set), or moved there whole.
+        let watch = inotify_init1(Int32(IN_NONBLOCK))
+        #expect(watch >= 0)
+        defer { close(watch) }
+        #expect(inotify_add_watch(watch, dir.path, UInt32(IN_CREATE | IN_MOVED_TO)) >= 0)
+        let server = RPCServer(dispatcher: TestDispatcher(), group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        try await server.start(socketPath: path, socketGroup: nil)
+        var events: [(name: String, mask: UInt32)] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = buffer.withUnsafeMutableBytes { read(watch, $0.baseAddress, $0.count) }
+        var offset = 0
+        while offset < count {
+            let (mask, length) = buffer.withUnsafeBytes { raw in
+                let event = raw.loadUnaligned(fromByteOffset: offset, as: inotify_event.self)
+                return (event.mask, Int(event.len))
+            }
+            let nameStart = offset + MemoryLayout<inotify_event>.size
+            let name = String(decoding: buffer[nameStart..<(nameStart + length)].prefix { $0 != 0 }, as: UTF8.self)
+            events.append((name, mask))
+            offset = nameStart + length
+        }
+        #expect(events.contains { $0.name == "haven.sock" && $0.mask & UInt32(IN_MOVED_TO) != 0 })
+        #expect(!events.contains { $0.name == "haven.sock" && $0.mask & UInt32(IN_CREATE) != 0 })
+        var info = stat()
+        #expect(lstat(path, &info) == 0)
+        #expect(info.st_mode & S_IFMT == S_IFSOCK)
+        #expect(info.st_mode & 0o777 == 0o660)
+        #expect(!FileManager.default.fileExists(atPath: path + ".new"))
+        #expect(UnixSocketPath.probe(path) == .listening)
+        await server.shutdownGracefully()
+    }
+
+    @Test func aStagingSocketLeftByACrashIsReplacedAndAFileThereIsRefused() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("haven.sock")
+        // A crash between the bind and the rename.
+        abandonSocket(at: path + ".new")
+        #expect(FileManager.default.fileExists(atPath: path + ".new"))
+        #expect(try UnixSocketPath.stagingPath(for: path) == path + ".new")
+        #expect(!FileManager.default.fileExists(atPath: path + ".new"))
+
+        _ = try dir.write("haven.sock.new", "not a socket")
+        #expect { try UnixSocketPath.stagingPath(for: path) } throws: { "\($0)".contains("is not a socket") }
+        #expect(FileManager.default.fileExists(atPath: path + ".new"))
     }
 
     @Test func unknownGroupIsAClearError() throws {
