@@ -1,27 +1,31 @@
 import Foundation
 import GRDB
 import Logging
-import Synchronization
 
-/// Copies the WAL back into the database file from its own connection every
-/// half second, and whenever the WAL has grown by `framesBetweenCheckpoints`
-/// frames since the last (`checkpointSoon`), so no commit pays for it.
-/// SQLite's automatic checkpoint runs inside whichever commit crosses the
-/// threshold — a stall of milliseconds for an
-/// unlucky caller; a checkpoint needs only the checkpoint lock, so here it
-/// runs beside the writer and the readers. The writer's automatic
-/// checkpoint is turned off (see HavenDatabase.open). Under writes that
-/// never pause this never copies everything, so past a length the writer
-/// also checkpoints, between batches (`DurableWriter.restartWALIfLong`):
-/// the batch after it waits for that copy.
-final class Checkpointer: @unchecked Sendable {  // the timer is only started and cancelled
+/// Copies the WAL back into the database file from its own connection, on
+/// its own thread at idle priority: every half second, and whenever the WAL
+/// has grown by `framesBetweenCheckpoints` frames since the last
+/// (`checkpointSoon`), so no commit pays for it. SQLite's automatic
+/// checkpoint runs inside whichever commit crosses the threshold — a stall
+/// of milliseconds for an unlucky caller; a checkpoint needs only the
+/// checkpoint lock, so here it runs beside the writer and the readers. The
+/// writer's automatic checkpoint is turned off (see HavenDatabase.open).
+/// Under writes that never pause this never copies everything, so past a
+/// length the writer also checkpoints, between batches
+/// (`DurableWriter.restartWALIfLong`): the batch after it waits for that copy.
+final class Checkpointer: Sendable {
     private let queue: DatabaseQueue
     private let logger: Logger
-    private let timer: DispatchSourceTimer
-    private let checkpoints = DispatchQueue(label: "haven.checkpointer")
-    /// A `checkpointSoon` is queued and has not started.
-    private let soon = Atomic<Bool>(false)
-    private let stopped = Atomic<Bool>(false)
+    /// Seconds between the timer's checkpoints.
+    private let interval: TimeInterval
+    /// What the checkpoint thread is asked to do, under `wake`'s lock.
+    private struct Requests {
+        var soon = false
+        var stopping = false
+        var finished = false
+    }
+    private let wake = NSCondition()
+    private nonisolated(unsafe) var requests = Requests()  // only under `wake`
     /// 4 MiB of 4 KiB pages: under the benchmark's loads a copy every
     /// 70–250 ms, a few milliseconds each on this thread. The writer's own
     /// checkpoint at `DurableWriter.walRestartFrames`, which holds back
@@ -37,7 +41,7 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
 
     /// `interval`: between the timer's checkpoints (tests make it long, to
     /// see `checkpointSoon` alone).
-    init(path: String, logger: Logger, interval: DispatchTimeInterval = .milliseconds(500),
+    init(path: String, logger: Logger, interval: TimeInterval = 0.5,
          checkpointed: @escaping @Sendable (_ frames: Int, _ copied: Int) -> Void = { _, _ in }) throws {
         self.checkpointed = checkpointed
         var configuration = Configuration()
@@ -45,25 +49,58 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
         configuration.busyMode = .timeout(1)
         queue = try DatabaseQueue(path: path, configuration: configuration)
         self.logger = logger
-        timer = DispatchSource.makeTimerSource(queue: checkpoints)
-        timer.schedule(deadline: .now() + interval, repeating: interval)
-        timer.setEventHandler { [weak self] in self?.checkpointIfNeeded() }
-        timer.resume()
+        self.interval = interval
+        Thread { [self] in run() }.start()
     }
 
     /// A checkpoint now, on the checkpoint thread; calls while one is
-    /// queued and not yet started add nothing.
+    /// asked for and not yet started add nothing.
     func checkpointSoon() {
-        guard !soon.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        checkpoints.async { [weak self] in
-            guard let self else { return }
-            self.soon.store(false, ordering: .releasing)
-            self.checkpointIfNeeded()
+        wake.lock()
+        requests.soon = true
+        wake.signal()
+        wake.unlock()
+    }
+
+    /// The checkpoint thread: a checkpoint every `interval`, and whenever
+    /// `checkpointSoon` asks, until `stop`. It runs at idle priority: a copy
+    /// is maintenance, and at normal priority its few milliseconds of CPU
+    /// came ahead of the event loops and the clients they answer on a
+    /// two-vCPU machine. Starved entirely, it would leave the WAL to the
+    /// writer's own checkpoint, which bounds it (`restartWALIfLong`).
+    private func run() {
+        Self.lowerThisThreadsPriority()
+        Thread.current.name = "haven.checkpnt"  // Linux keeps 15 bytes; named once idle (CheckpointerTests)
+        // Wall-clock time: a clock step moves one checkpoint, harmlessly.
+        var next = Date(timeIntervalSinceNow: interval)
+        while true {
+            wake.lock()
+            while !requests.soon, !requests.stopping, wake.wait(until: next) {}
+            let stopping = requests.stopping
+            requests.soon = false
+            wake.unlock()
+            if stopping { break }
+            checkpointIfNeeded()
+            next = Date(timeIntervalSinceNow: interval)
         }
+        wake.lock()
+        requests.finished = true
+        wake.broadcast()
+        wake.unlock()
+    }
+
+    /// SCHED_IDLE: runs only when nothing else wants the CPU. A thread may
+    /// always lower its own priority; failing that, it stays as it was.
+    private static func lowerThisThreadsPriority() {
+        #if os(Linux)
+        var parameters = sched_param()
+        parameters.sched_priority = 0
+        let schedIdle: Int32 = 5  // SCHED_IDLE in Linux's <sched.h>, which Glibc's module does not export
+        _ = pthread_setschedparam(pthread_self(), schedIdle, &parameters)
+        #endif
     }
 
     private func checkpointIfNeeded() {
-        guard !stopped.load(ordering: .acquiring) else { return }
         do {
             // Passive: copy what no reader still needs; never wait, never block.
             let (frames, copied) = try queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
@@ -75,11 +112,14 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
         }
     }
 
+    /// Ends the checkpoint thread (after the checkpoint it may be running)
+    /// and closes its connection.
     func stop() {
-        timer.cancel()
-        // A checkpoint queued by `checkpointSoon` would otherwise run after
-        // the close, and fail.
-        checkpoints.sync { stopped.store(true, ordering: .releasing) }
+        wake.lock()
+        requests.stopping = true
+        wake.signal()
+        while !requests.finished { wake.wait() }
+        wake.unlock()
         try? queue.close()
     }
 }
