@@ -64,6 +64,8 @@ let package = Package(
 
         // An order-keeping JSON value, parser and writer with located errors.
         .target(name: "HavenJSON"),
+        // Times as RFC 3339 text, the one form the protocol, JSON and messages use.
+        .target(name: "HavenTime"),
 
         // Locked<Value>: shared state behind a pthread mutex, which the
         // sanitizers understand (Synchronization.Mutex's futex they do not).
@@ -74,7 +76,7 @@ let package = Package(
         .target(name: "HavenProcess", dependencies: ["HavenLocking"]),
 
         // Descriptor-driven JSON <-> protobuf transcoding for generic callers.
-        .target(name: "HavenReflection", dependencies: ["HavenJSON", protobuf]),
+        .target(name: "HavenReflection", dependencies: ["HavenJSON", "HavenTime", protobuf]),
 
         // Default socket, data and config locations shared by havend and haven.
         .target(name: "HavenPaths"),
@@ -95,7 +97,7 @@ let package = Package(
         // The domain: roster, staff and access, concerns, timeline, the
         // hash-chained audit log and the event outbox.
         .target(name: "HavenCore", dependencies: [
-            "HavenLocking", "HavenPluginAPI", "HavenStorage", "HavenConfig", "HavenProto", "HavenWire", "HavenJSON", "HavenRPCClient", grdb, logging, protobuf,
+            "HavenLocking", "HavenPluginAPI", "HavenStorage", "HavenConfig", "HavenProto", "HavenWire", "HavenJSON", "HavenTime", "HavenRPCClient", grdb, logging, protobuf,
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
@@ -123,7 +125,7 @@ let package = Package(
 
         // The CLI's commands: arguments in, requests out, responses rendered.
         .target(name: "HavenCLI", dependencies: [
-            "HavenRPCClient", "HavenRPCServer", "HavenTLS", "HavenReflection", "HavenJSON", "HavenProto", "HavenScreeningProto", "HavenReferralsProto", "HavenReportingProto", "HavenPaths", "HavenWire",
+            "HavenRPCClient", "HavenRPCServer", "HavenTLS", "HavenReflection", "HavenJSON", "HavenTime", "HavenProto", "HavenScreeningProto", "HavenReferralsProto", "HavenReportingProto", "HavenPaths", "HavenWire",
             argumentParser, protobuf,
         ], swiftSettings: [
             // Swift 6.3.1's optimizer crashes (LLVM coroutine splitting) on the
@@ -164,6 +166,7 @@ let package = Package(
         ]),
         .testTarget(name: "HavenReflectionTests", dependencies: ["HavenReflection", "HavenJSON", "HavenProto"]),
         .testTarget(name: "HavenConfigTests", dependencies: ["HavenConfig"]),
+        .testTarget(name: "HavenTimeTests", dependencies: ["HavenTime"]),
         .testTarget(name: "HavenStorageTests", dependencies: ["HavenStorage", "HavenLocking", "HavenProcess", "HavenTestSupport", grdb, .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         .testTarget(name: "HavenDaemonTests", dependencies: [
             "HavenDaemon", "HavenScreening", "HavenReferrals", "HavenReporting", "HavenTestSupport", grdb, protobuf,

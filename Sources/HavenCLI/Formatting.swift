@@ -1,6 +1,7 @@
 import Foundation
 import HavenProto
 import SwiftProtobuf
+import HavenTime
 
 /// Dates and times as the CLI shows and reads them.
 enum Dates {
@@ -14,8 +15,7 @@ enum Dates {
 
     /// Reads "2026-11-30" (midnight, local time), "2026-11-30T14:40" or RFC 3339.
     static func parse(_ text: String) -> Date? {
-        let iso = ISO8601DateFormatter()
-        if let date = iso.date(from: text) { return date }
+        if let date = RFC3339.parse(text) { return date }
         for format in ["yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd HH:mm", "yyyy-MM-dd"] {
             let formatter = DateFormatter()
             formatter.dateFormat = format

@@ -1,6 +1,7 @@
 import Foundation
 import HavenJSON
 import SwiftProtobuf
+import HavenTime
 
 /// A value that does not fit its message type, located by its JSON path.
 public struct TranscodingError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -209,8 +210,10 @@ public struct ProtoJSONTranscoder: Sendable {
         switch typeName {
         case "google.protobuf.Timestamp":
             guard case .string(let text) = json else { throw TranscodingError(path: path, message: "expected an RFC 3339 timestamp string, e.g. \"2026-11-30T14:40:00Z\"") }
-            guard let date = Timestamps.parse(text) else { throw TranscodingError(path: path, message: "\"\(text)\" is not an RFC 3339 timestamp, e.g. \"2026-11-30T14:40:00Z\"") }
-            return try Google_Protobuf_Timestamp(date: date).serializedBytes()
+            // To the millisecond, as Haven stores times.
+            guard let ms = RFC3339.parseMilliseconds(text) else { throw TranscodingError(path: path, message: "\"\(text)\" is not an RFC 3339 timestamp, e.g. \"2026-11-30T14:40:00Z\"") }
+            let (seconds, millis) = RFC3339.split(ms: ms)
+            return try Google_Protobuf_Timestamp(seconds: seconds, nanos: Int32(millis) * 1_000_000).serializedBytes()
         case "google.protobuf.Duration":
             guard case .string(let text) = json, text.hasSuffix("s"), let seconds = Double(text.dropLast()) else {
                 throw TranscodingError(path: path, message: "expected a duration string such as \"1.5s\"")
@@ -347,30 +350,12 @@ public struct ProtoJSONTranscoder: Sendable {
         switch typeName {
         case "google.protobuf.Timestamp":
             let ts = try Google_Protobuf_Timestamp(serializedBytes: bytes)
-            return .string(Timestamps.format(ts.date))
+            return .string(RFC3339.format(ms: ts.seconds * 1000 + Int64(ts.nanos / 1_000_000)))
         case "google.protobuf.Duration":
             let d = try Google_Protobuf_Duration(serializedBytes: bytes)
             return .string("\(Double(d.seconds) + Double(d.nanos) / 1e9)s")
         default:
             return nil
         }
-    }
-}
-
-/// RFC 3339 text for timestamps, in UTC.
-public enum Timestamps {
-    public static func parse(_ text: String) -> Date? {
-        let withFraction = ISO8601DateFormatter()
-        withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = withFraction.date(from: text) { return date }
-        let plain = ISO8601DateFormatter()
-        plain.formatOptions = [.withInternetDateTime]
-        return plain.date(from: text)
-    }
-
-    public static func format(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
     }
 }

@@ -54,6 +54,15 @@ import Testing
         #expect(try transcoder.decode(bytes, as: "haven.v1.HealthResponse") == json)
     }
 
+    /// Haven stores milliseconds; JSON keeps them (whole seconds only, before).
+    @Test func timestampsKeepTheirMilliseconds() throws {
+        let transcoder = ProtoJSONTranscoder(pool: pool)
+        let json = try JSONParser.parse(#"{"startedAt": "2026-11-30T14:40:00.231Z"}"#)
+        let bytes = try transcoder.encode(json, as: "haven.v1.HealthResponse")
+        #expect(try Haven_V1_HealthResponse(serializedBytes: bytes).startedAt.nanos == 231_000_000)
+        #expect(try transcoder.decode(bytes, as: "haven.v1.HealthResponse") == json)
+    }
+
     @Test func errorsNameTheJSONPath() throws {
         let transcoder = ProtoJSONTranscoder(pool: pool)
         #expect(throws: TranscodingError(path: "$.caller.uid", message: "lots is not a valid UInt32 value")) {

@@ -1,6 +1,7 @@
 import Foundation
 import HavenStorage
 import HavenWire
+import HavenTime
 
 /// The fixed vocabulary of concerns: severities, statuses and how a status may change.
 enum ConcernRules {
@@ -56,12 +57,7 @@ enum ConcernRules {
     /// replay and sync compare).
     static func shownValue(field: String, stored: String) -> String {
         guard field == "observed_at", let ms = Int64(stored) else { return stored }
-        // Whole seconds formatted, milliseconds appended from the integer:
-        // formatting a Date's fraction can round 0.231 down to 0.230.
-        let seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
-        let millis = ms - seconds * 1000
-        let whole = Date(timeIntervalSince1970: Double(seconds)).formatted(.iso8601)
-        return millis == 0 ? whole : String(whole.dropLast()) + String(format: ".%03dZ", Int(millis))
+        return RFC3339.format(ms: ms)
     }
 
     static let imminentGuidance = """

@@ -4,6 +4,7 @@ import HavenPluginAPI
 import HavenProto
 import HavenStorage
 import HavenWire
+import HavenTime
 
 /// haven.v1.Concerns: write down a worry in a minute; correct it with
 /// amendments, never edits; move it to closed with a disposition.
@@ -255,9 +256,7 @@ struct ConcernsService {
             return text
         case "observed_at":
             // With or without milliseconds: history shows a stored time with them.
-            let withFraction = ISO8601DateFormatter()
-            withFraction.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-            guard let date = ISO8601DateFormatter().date(from: value) ?? withFraction.date(from: value) else {
+            guard let date = RFC3339.parse(value) else {
                 throw RPCError.invalidArgument("new_value: observed_at takes an RFC 3339 time such as 2026-11-30T14:40:00Z")
             }
             return String(StoredTime.ms(date))

@@ -4,6 +4,7 @@ import HavenPluginAPI
 import HavenProto
 import HavenStorage
 import HavenWire
+import HavenTime
 
 /// haven.v1.Timeline: everything about one student in time order — concerns,
 /// notes, amendments, status changes, grants, emergency access, and what
@@ -63,7 +64,7 @@ struct TimelineService {
                     if decision.isFull {
                         for id in try AccessStore.grantIDs(db, studentID: student.id, granteeID: nil, includeEnded: true, now: 0) {
                             guard let grant = try AccessStore.grant(db, id: id) else { continue }
-                            let until = grant.expiresAt.date.formatted(.iso8601)
+                            let until = RFC3339.format(grant.expiresAt.date)
                             entries.append(TimelineEntry(
                                 id: grant.id, kind: "grant", occurredAt: grant.createdAt.date,
                                 title: "\(grant.grantedByName) granted \(grant.granteeName) access\(grant.lawEnforcement ? " (law enforcement)" : "")",
