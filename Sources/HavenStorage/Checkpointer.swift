@@ -3,7 +3,7 @@ import GRDB
 import Logging
 
 /// Copies the WAL back into the database file from its own connection, on
-/// its own thread at idle priority: every half second, and whenever the WAL
+/// its own thread: every half second, and whenever the WAL
 /// has grown by `framesBetweenCheckpoints` frames since the last
 /// (`checkpointSoon`), so no commit pays for it. SQLite's automatic
 /// checkpoint runs inside whichever commit crosses the threshold — a stall
@@ -63,14 +63,13 @@ final class Checkpointer: Sendable {
     }
 
     /// The checkpoint thread: a checkpoint every `interval`, and whenever
-    /// `checkpointSoon` asks, until `stop`. It runs at idle priority: a copy
-    /// is maintenance, and at normal priority its few milliseconds of CPU
-    /// came ahead of the event loops and the clients they answer on a
-    /// two-vCPU machine. Starved entirely, it would leave the WAL to the
-    /// writer's own checkpoint, which bounds it (`restartWALIfLong`).
+    /// `checkpointSoon` asks, until `stop`. At normal priority: the writer
+    /// may wait for this thread's checkpoint lock (`restartWALIfLong`), so
+    /// a lower priority, which helped the timeline's tail on a quiet host,
+    /// let a busy machine starve the copy while the writer waited
+    /// (Docs/performance.md, stop 25).
     private func run() {
-        Self.lowerThisThreadsPriority()
-        Thread.current.name = "haven.checkpnt"  // Linux keeps 15 bytes; named once idle (CheckpointerTests)
+        Thread.current.name = "haven.checkpnt"  // Linux keeps 15 bytes
         // Wall-clock time: a clock step moves one checkpoint, harmlessly.
         var next = Date(timeIntervalSinceNow: interval)
         while true {
@@ -87,17 +86,6 @@ final class Checkpointer: Sendable {
         requests.finished = true
         wake.broadcast()
         wake.unlock()
-    }
-
-    /// SCHED_IDLE: runs only when nothing else wants the CPU. A thread may
-    /// always lower its own priority; failing that, it stays as it was.
-    private static func lowerThisThreadsPriority() {
-        #if os(Linux)
-        var parameters = sched_param()
-        parameters.sched_priority = 0
-        let schedIdle: Int32 = 5  // SCHED_IDLE in Linux's <sched.h>, which Glibc's module does not export
-        _ = pthread_setschedparam(pthread_self(), schedIdle, &parameters)
-        #endif
     }
 
     private func checkpointIfNeeded() {

@@ -58,32 +58,6 @@ import Testing
         try db.close()
     }
 
-    /// The copies are maintenance: their thread runs at idle priority
-    /// (SCHED_IDLE), behind the event loops and the clients they answer.
-    @Test func theCheckpointThreadRunsAtIdlePriority() async throws {
-        let dir = TemporaryDirectory()
-        let db = try open(dir)
-        // Field 41 of /proc/<pid>/task/<tid>/stat, after the name in
-        // parentheses, is the scheduling policy; 5 is SCHED_IDLE.
-        func policies() -> [Int] {
-            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
-            return tasks.compactMap { task -> Int? in
-                guard let name = try? String(contentsOfFile: "/proc/self/task/\(task)/comm", encoding: .utf8),
-                      name.trimmingCharacters(in: .whitespacesAndNewlines) == "haven.checkpnt",
-                      let stat = try? String(contentsOfFile: "/proc/self/task/\(task)/stat", encoding: .utf8),
-                      let close = stat.lastIndex(of: ")") else { return nil }
-                let fields = stat[stat.index(after: close)...].split(separator: " ")
-                return fields.count > 38 ? Int(fields[38]) : nil  // fields[0] is field 3
-            }
-        }
-        let giveUp = ContinuousClock.now + .seconds(30)
-        while policies().isEmpty, ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(10)) }
-        let found = policies()
-        #expect(!found.isEmpty, "a thread named haven.checkpnt")
-        #expect(found.allSatisfy { $0 == 5 }, "SCHED_IDLE: \(found)")
-        try db.close()
-    }
-
     /// `checkpointSoon` copies the WAL without the timer (here an hour away);
     /// calls that find one queued add nothing; and a stop with one just
     /// asked for returns, leaving the database as it was.
