@@ -420,9 +420,6 @@ public final class DurableWriter: Sendable {
         if frames > 0, copied == frames { walFrames.copiedEverything = true }
     }
 
-    /// Frames in the WAL after the last commit (for tests).
-    var walFrameCount: Int { walFrames.value }
-
     /// Whether the next commit starts the WAL again (for tests).
     var walCopiedEverything: Bool { walFrames.copiedEverything }
 
@@ -430,17 +427,6 @@ public final class DurableWriter: Sendable {
     var queuedWrites: Int { state.withLock { $0.waiting.count } }
     /// Whether deferred commits wait for a sync (for tests).
     var hasUnsyncedCommits: Bool { state.withLock { $0.unsynced } }
-
-    /// Calls `start` each time the WAL has grown by another `frames` frames
-    /// (after commits here and beside the writer): the background
-    /// checkpoint, which then copies a few MiB at a time instead of waiting
-    /// for its timer, so that when the WAL is long enough for the writer's
-    /// own checkpoint (`restartWALIfLong`), there is little left to copy
-    /// while it holds every write back. Called on the committing thread:
-    /// `start` only schedules.
-    public func startCheckpoints(everyFrames frames: Int, _ start: @escaping @Sendable () -> Void) {
-        walFrames.reportGrowth(every: frames, start)
-    }
 
     /// Counts the WAL frames after commits on `db` too (a connection that
     /// commits beside the writer), so the WAL's bound sees them.
@@ -592,13 +578,6 @@ private final class WALFrameCount: Sendable {
     /// Set when a checkpoint has copied every frame, cleared by the next
     /// commit (which started the WAL again).
     private let copied = Atomic<Bool>(false)
-    /// Told each time the WAL has grown by another `step` frames
-    /// (`reportGrowth`): the background checkpoint, started early.
-    private let report = Mutex<(@Sendable () -> Void)?>(nil)
-    /// Frames between reports; 0: none.
-    private let step = Atomic<Int>(0)
-    /// The frame count at which growth is next reported.
-    private let nextReport = Atomic<Int>(0)
     /// The hooks' context: a reference to this object, released never (one
     /// small object per open database, for the life of the process), so a
     /// hook outlives this object's owner if its connection does.
@@ -612,35 +591,11 @@ private final class WALFrameCount: Sendable {
     /// Setting a hook cannot fail.
     func watch(_ db: Database) {
         _ = sqlite3_wal_hook(db.sqliteConnection, { context, _, _, frames in
-            Unmanaged<WALFrameCount>.fromOpaque(context!).takeUnretainedValue().committed(frames: Int(frames))
+            let count = Unmanaged<WALFrameCount>.fromOpaque(context!).takeUnretainedValue()
+            count.frames.store(Int(frames), ordering: .relaxed)
+            count.copied.store(false, ordering: .relaxed)
             return SQLITE_OK
         }, context)
-    }
-
-    /// After a commit on any watched connection. Hooks of different
-    /// connections can overlap (SQLite calls them after the write lock is
-    /// released), so the count is the last one told, and a report can come
-    /// a commit early or late: both harmless.
-    private func committed(frames count: Int) {
-        frames.store(count, ordering: .relaxed)
-        copied.store(false, ordering: .relaxed)
-        let step = step.load(ordering: .relaxed)
-        guard step > 0 else { return }
-        // Past the next multiple of the step: report. Far below it: the WAL
-        // started again. Either way the next report is at the multiple above.
-        let next = nextReport.load(ordering: .relaxed)
-        if count >= next {
-            nextReport.store((count / step + 1) * step, ordering: .relaxed)
-            report.withLock { $0 }?()
-        } else if count < next - step {
-            nextReport.store((count / step + 1) * step, ordering: .relaxed)
-        }
-    }
-
-    func reportGrowth(every frames: Int, _ report: @escaping @Sendable () -> Void) {
-        self.report.withLock { $0 = report }
-        nextReport.store((value / frames + 1) * frames, ordering: .relaxed)
-        step.store(frames, ordering: .relaxed)
     }
 
     var value: Int { frames.load(ordering: .relaxed) }

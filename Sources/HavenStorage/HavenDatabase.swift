@@ -112,9 +112,6 @@ public final class HavenDatabase: Sendable {
             for set in plan { try database.migrate(set) }
             let checkpointer = try Checkpointer(path: path, logger: logger, checkpointed: database.writer.noteCheckpoint)
             database.checkpointer.withLock { $0 = checkpointer }
-            database.writer.startCheckpoints(everyFrames: Checkpointer.framesBetweenCheckpoints) { [weak checkpointer] in
-                checkpointer?.checkpointSoon()
-            }
         } catch {
             try? pool.close()
             throw error
