@@ -1,9 +1,10 @@
 import Foundation
 
 /// Times as text, in the one form Haven's protocol, its JSON and its
-/// messages use: RFC 3339 in UTC ("2026-11-30T14:40:00Z"), with
+/// messages use: RFC 3339 in UTC ("2026-11-30T14:40:00Z"). Data keeps its
 /// milliseconds when the time has them ("2026-11-30T14:40:00.231Z"), since
-/// Haven stores times as whole milliseconds.
+/// Haven stores times as whole milliseconds; messages for people show
+/// whole seconds (`wholeSeconds`).
 public enum RFC3339 {
     /// Reads RFC 3339 with or without fractional seconds, any offset.
     public static func parse(_ text: String) -> Date? {
@@ -39,6 +40,16 @@ public enum RFC3339 {
     public static func split(ms: Int64) -> (seconds: Int64, millis: Int64) {
         let seconds = ms >= 0 ? ms / 1000 : (ms - 999) / 1000
         return (seconds, ms - seconds * 1000)
+    }
+
+    /// `ms` to the whole second (rounded down), for messages people read,
+    /// where milliseconds are noise: "until 2026-11-30T15:40:00Z".
+    public static func wholeSeconds(ms: Int64) -> String {
+        format(ms: split(ms: ms).seconds * 1000)
+    }
+
+    public static func wholeSeconds(_ date: Date) -> String {
+        wholeSeconds(ms: Int64((date.timeIntervalSince1970 * 1000).rounded()))
     }
 
     /// `date` to the nearest millisecond.

@@ -20,6 +20,12 @@ import Testing
         #expect(RFC3339.format(Date(timeIntervalSince1970: 1_796_049_600.0004)) == "2026-11-30T14:40:00Z")
     }
 
+    @Test func messagesShowWholeSeconds() {
+        #expect(RFC3339.wholeSeconds(ms: 1_796_049_600_999) == "2026-11-30T14:40:00Z")
+        #expect(RFC3339.wholeSeconds(ms: -1) == "1969-12-31T23:59:59Z")
+        #expect(RFC3339.wholeSeconds(Date(timeIntervalSince1970: 1_796_049_600.5)) == "2026-11-30T14:40:00Z")
+    }
+
     @Test func whatItFormatsItParses() {
         for ms: Int64 in [0, 1, 999, 1_796_049_600_231, -86_400_001] {
             let text = RFC3339.format(ms: ms)

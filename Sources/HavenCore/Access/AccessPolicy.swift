@@ -61,7 +61,7 @@ public final class AccessPolicy: Sendable {
             WHERE g.grantee_id = ? AND g.student_id = ? AND r.grant_id IS NULL AND g.expires_at > ?
             ORDER BY g.expires_at DESC LIMIT 1
             """), arguments: [staffID, student.id, nowMS]) {
-            let until = RFC3339.format(ms: grant["expires_at"])
+            let until = RFC3339.wholeSeconds(ms: grant["expires_at"])
             return AccessDecision(
                 scope: .full, basis: "grant", detail: "grant \(grant["id"] as String) until \(until) (purpose: \(grant["purpose"] as String))",
                 explanation: "you hold a grant for \(student.displayName) until \(until)")
@@ -72,7 +72,7 @@ public final class AccessPolicy: Sendable {
             SELECT id, expires_at FROM emergency_access
             WHERE staff_id = ? AND student_id = ? AND expires_at > ? ORDER BY expires_at DESC LIMIT 1
             """), arguments: [staffID, student.id, nowMS]) {
-            let until = RFC3339.format(ms: emergency["expires_at"])
+            let until = RFC3339.wholeSeconds(ms: emergency["expires_at"])
             return AccessDecision(
                 scope: .full, basis: "emergency", detail: "emergency access \(emergency["id"] as String) until \(until)",
                 explanation: "you opened emergency access to \(student.displayName) until \(until)")

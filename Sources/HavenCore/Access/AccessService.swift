@@ -117,7 +117,7 @@ struct AccessService {
             try core.audit(AuditRecord(action: lawEnforcement ? "grant.create.law_enforcement" : "grant.create", studentID: student.id,
                                        recordIDs: [id, grantee.id], fields: ["purpose"]), context: context, db: db)
             try core.notify(staffID: grantee.id, kind: "grant.created",
-                            message: "You were granted access to student \(student.id) until \(RFC3339.format(expires)).",
+                            message: "You were granted access to student \(student.id) until \(RFC3339.wholeSeconds(expires)).",
                             studentID: student.id, subjectID: id, db: db)
             return try AccessStore.grant(db, id: id)!
         }
@@ -148,7 +148,7 @@ struct AccessService {
             if recipients.isEmpty { recipients = try core.staff(withAnyRole: [.admin], schoolID: nil, db: db) }
             for recipient in recipients where recipient.id != me {
                 try core.notify(staffID: recipient.id, kind: "access.emergency",
-                                message: "Emergency access \(id) to student \(student.id) was opened by staff \(me) until \(RFC3339.format(expires)); review the reason.",
+                                message: "Emergency access \(id) to student \(student.id) was opened by staff \(me) until \(RFC3339.wholeSeconds(expires)); review the reason.",
                                 studentID: student.id, subjectID: id, db: db)
             }
             return try AccessStore.emergency(db, id: id)!

@@ -256,10 +256,10 @@ struct ConcernsService {
             return text
         case "observed_at":
             // With or without milliseconds: history shows a stored time with them.
-            guard let date = RFC3339.parse(value) else {
+            guard let ms = RFC3339.parseMilliseconds(value) else {
                 throw RPCError.invalidArgument("new_value: observed_at takes an RFC 3339 time such as 2026-11-30T14:40:00Z")
             }
-            return String(StoredTime.ms(date))
+            return String(ms)
         default:
             break
         }

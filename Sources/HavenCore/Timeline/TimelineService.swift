@@ -64,7 +64,7 @@ struct TimelineService {
                     if decision.isFull {
                         for id in try AccessStore.grantIDs(db, studentID: student.id, granteeID: nil, includeEnded: true, now: 0) {
                             guard let grant = try AccessStore.grant(db, id: id) else { continue }
-                            let until = RFC3339.format(grant.expiresAt.date)
+                            let until = RFC3339.wholeSeconds(grant.expiresAt.date)
                             entries.append(TimelineEntry(
                                 id: grant.id, kind: "grant", occurredAt: grant.createdAt.date,
                                 title: "\(grant.grantedByName) granted \(grant.granteeName) access\(grant.lawEnforcement ? " (law enforcement)" : "")",
