@@ -284,6 +284,13 @@ int main(int argc, char **argv) {
         }
     }
 
+    /* Opened before the load, so that a bad path costs nothing. */
+    FILE *samples = NULL;
+    if (samples_file && !(samples = fopen(samples_file, "w"))) {
+        perror(samples_file);
+        return 2;
+    }
+
     worker *workers = calloc((size_t)connections, sizeof(worker));
     double started = now_seconds();
     for (int i = 0; i < connections; i++) pthread_create(&workers[i].thread, NULL, run_worker, &workers[i]);
@@ -304,16 +311,13 @@ int main(int argc, char **argv) {
         memcpy(all + k, workers[i].latencies, workers[i].count * sizeof(double));
         k += workers[i].count;
     }
-    if (samples_file) {
-        FILE *out = fopen(samples_file, "w");
-        if (!out) {
-            perror(samples_file);
-            return 2;
-        }
-        for (size_t i = 0; i < n; i++) fprintf(out, "%.2f\n", all[i]);
-        if (fclose(out) != 0) {
-            perror(samples_file);
-            return 2;
+    if (samples) {
+        for (size_t i = 0; i < n; i++) fprintf(samples, "%.2f\n", all[i]);
+        int failed_write = ferror(samples);
+        if (fclose(samples) != 0 || failed_write) {
+            fprintf(stderr, "bench-client: could not write %s\n", samples_file);
+            unlink(samples_file);
+            return 1;
         }
     }
     qsort(all, n, sizeof(double), compare);

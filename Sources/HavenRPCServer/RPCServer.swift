@@ -39,11 +39,12 @@ public final class RPCServer: Sendable {
     /// starts accepting.
     ///
     /// The socket is bound under a name beside it, given its mode and group,
-    /// and only then renamed into place: a client never finds it at
-    /// `socketPath` with the mode the umask gave it (too strict for the
-    /// socket group), so once it is there, the group can connect.
+    /// and only then linked at `socketPath`: a client never finds it there
+    /// with the mode the umask gave it (too strict for the socket group), so
+    /// once it is there, the group can connect. A daemon already listening
+    /// at either name makes this one stop, as a bind in place did.
     public func start(socketPath: String, socketGroup: gid_t?) async throws {
-        let staging = try UnixSocketPath.stagingPath(for: socketPath)
+        let staging = try UnixSocketPath.removeStaleStaging(for: socketPath)
         let listener = try await unixSocketBootstrap().bind(unixDomainSocketPath: staging, cleanupExistingSocketFile: false).get()
         do {
             try UnixSocketPath.applyPermissions(staging, group: socketGroup)

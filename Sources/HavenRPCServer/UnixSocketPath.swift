@@ -16,9 +16,10 @@ public struct SocketSetupError: Error, CustomStringConvertible, Equatable {
 /// - A socket file nobody is listening on (left by a crash) is replaced; a
 ///   live one means another daemon is running, which is an error.
 public enum UnixSocketPath {
-    /// sun_path holds 108 bytes including the terminating NUL.
+    /// sun_path holds 108 bytes: a path of 107 and the terminating NUL.
     public static let sunPathBytes = 107
-    /// The socket is bound as its path plus this, then renamed (`stagingPath`).
+    /// The socket is bound as its path plus this, then linked at its path
+    /// (`removeStaleStaging`, `moveIntoPlace`).
     static let stagingSuffix = ".new"
     /// The longest socket path: its staging name must fit in sun_path too.
     public static let maxPathBytes = sunPathBytes - stagingSuffix.utf8.count
@@ -53,10 +54,11 @@ public enum UnixSocketPath {
         }
     }
 
-    /// Where the socket is bound before it is renamed to `path`
-    /// (`RPCServer.start`): the same directory, so the rename is atomic. One
-    /// left by a crash between the bind and the rename is removed.
-    public static func stagingPath(for path: String) throws -> String {
+    /// Where the socket is bound before it is linked at `path`
+    /// (`RPCServer.start`): the same directory. One left by a crash between
+    /// the bind and the link is removed; one that is listening belongs to a
+    /// daemon starting on the same path now, and this one stops.
+    public static func removeStaleStaging(for path: String) throws -> String {
         let staging = path + stagingSuffix
         guard path.utf8.count <= maxPathBytes else {
             throw SocketSetupError("socket path \(path) is \(path.utf8.count) bytes; it can be at most \(maxPathBytes)")
@@ -64,19 +66,44 @@ public enum UnixSocketPath {
         var info = stat()
         guard lstat(staging, &info) == 0 else { return staging }
         guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw SocketSetupError("\(staging) exists and is not a socket; remove it (havend binds its socket there before renaming it to \(path))")
+            throw SocketSetupError("\(staging) exists and is not a socket; remove it (havend binds its socket there before moving it to \(path))")
         }
-        guard unlink(staging) == 0 else {
-            throw SocketSetupError("could not remove the stale socket \(staging): \(errnoDescription())")
+        switch probe(staging) {
+        case .listening:
+            throw SocketSetupError("another havend is starting on \(path) (its socket \(staging) is listening); stop it first, or start this one with another --socket")
+        case .stale:
+            guard unlink(staging) == 0 || errno == ENOENT else {
+                throw SocketSetupError("could not remove the stale socket \(staging): \(errnoDescription())")
+            }
+            return staging
+        case .inaccessible(let reason):
+            throw SocketSetupError("could not check whether \(staging) is in use: \(reason)")
         }
-        return staging
     }
 
-    /// Renames the bound socket to its final path.
+    /// Gives the bound socket its final name: a hard link, which (unlike a
+    /// rename) never replaces what is there, so a daemon that started on
+    /// the same path meanwhile keeps its socket and this one stops. A stale
+    /// socket there (a crash since `prepare`) is replaced.
     public static func moveIntoPlace(_ staging: String, _ path: String) throws {
-        guard rename(staging, path) == 0 else {
-            throw SocketSetupError("could not rename \(staging) to \(path): \(errnoDescription())")
+        for attempt in 0..<2 {
+            if link(staging, path) == 0 {
+                unlink(staging)
+                return
+            }
+            guard errno == EEXIST, attempt == 0 else { break }
+            switch probe(path) {
+            case .listening:
+                throw SocketSetupError("another havend is already listening on \(path); stop it first, or start this one with another --socket")
+            case .stale:
+                guard unlink(path) == 0 || errno == ENOENT else {
+                    throw SocketSetupError("could not remove the stale socket \(path): \(errnoDescription())")
+                }
+            case .inaccessible(let reason):
+                throw SocketSetupError("could not check whether \(path) is in use: \(reason)")
+            }
         }
+        throw SocketSetupError("could not move the socket \(staging) to \(path): \(errnoDescription())")
     }
 
     /// After bind: socket mode 0660, group-owned, so members of the socket

@@ -231,7 +231,7 @@ public struct ProtoJSONTranscoder: Sendable {
     }
 
     private func decodeMessage(_ bytes: [UInt8], typeName: String, path: String) throws -> JSONValue {
-        if let special = try decodeWellKnown(bytes, typeName: typeName) { return special }
+        if let special = try decodeWellKnown(bytes, typeName: typeName, path: path) { return special }
         let descriptor = try message(typeName, path)
         var values: [Int32: [JSONValue]] = [:]
         var reader = WireReader(bytes)
@@ -346,10 +346,17 @@ public struct ProtoJSONTranscoder: Sendable {
         return .number(d)
     }
 
-    private func decodeWellKnown(_ bytes: [UInt8], typeName: String) throws -> JSONValue? {
+    /// A Timestamp's defined range (0001-01-01 to 9999-12-31), in seconds.
+    static let timestampSeconds: ClosedRange<Int64> = -62_135_596_800...253_402_300_799
+
+    private func decodeWellKnown(_ bytes: [UInt8], typeName: String, path: String) throws -> JSONValue? {
         switch typeName {
         case "google.protobuf.Timestamp":
             let ts = try Google_Protobuf_Timestamp(serializedBytes: bytes)
+            guard Self.timestampSeconds.contains(ts.seconds), (0..<1_000_000_000).contains(ts.nanos) else {
+                throw TranscodingError(path: path, message: "a timestamp outside its range (seconds \(ts.seconds), nanos \(ts.nanos))")
+            }
+            // To the millisecond, as Haven stores times.
             return .string(RFC3339.format(ms: ts.seconds * 1000 + Int64(ts.nanos / 1_000_000)))
         case "google.protobuf.Duration":
             let d = try Google_Protobuf_Duration(serializedBytes: bytes)

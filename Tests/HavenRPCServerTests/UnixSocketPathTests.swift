@@ -82,29 +82,20 @@ import Testing
     @Test func refusesAPathTooLongForSunPath() throws {
         let path = "/tmp/" + String(repeating: "x", count: 120) + "/haven.sock"
         #expect { try UnixSocketPath.prepare(path, group: nil, logger: logger) } throws: { "\($0)".contains("at most 103") }
-        // Short enough for sun_path, not for the name it is bound under first.
-        let nearly = "/tmp/" + String(repeating: "x", count: 105 - "/tmp//haven.sock".utf8.count) + "/haven.sock"
-        #expect(nearly.utf8.count == 105)
-        #expect { try UnixSocketPath.prepare(nearly, group: nil, logger: logger) } throws: { "\($0)".contains("at most 103") }
+        // Short enough for sun_path, not for the name it is bound under
+        // first; 103 bytes is.
+        let dir = TemporaryDirectory()
+        let padding = { (total: Int) in dir.path + "/" + String(repeating: "x", count: total - dir.path.utf8.count - "//haven.sock".utf8.count) + "/haven.sock" }
+        #expect(padding(105).utf8.count == 105)
+        #expect { try UnixSocketPath.prepare(padding(105), group: nil, logger: logger) } throws: { "\($0)".contains("at most 103") }
+        #expect(padding(103).utf8.count == 103)
+        try UnixSocketPath.prepare(padding(103), group: nil, logger: logger)
     }
 
-    /// Bound beside its path and renamed into place with its mode set (the
-    /// socket is never at its path with the umask's mode), leaving nothing
-    /// beside it.
-    @Test func theSocketAppearsWithItsModeAndNothingBesideIt() async throws {
-        let dir = TemporaryDirectory()
-        let path = dir.file("haven.sock")
-        try UnixSocketPath.prepare(path, group: nil, logger: logger)
-        // How "haven.sock" comes to be in the directory: created there by a
-        // bind (the mode not yet set), or moved there whole.
-        let watch = inotify_init1(Int32(IN_NONBLOCK))
-        #expect(watch >= 0)
-        defer { close(watch) }
-        #expect(inotify_add_watch(watch, dir.path, UInt32(IN_CREATE | IN_MOVED_TO)) >= 0)
-        let server = RPCServer(dispatcher: TestDispatcher(), group: MultiThreadedEventLoopGroup.singleton, logger: logger)
-        try await server.start(socketPath: path, socketGroup: nil)
+    /// The directory's events, in order, from a non-blocking inotify descriptor.
+    func events(_ watch: Int32) -> [(name: String, mask: UInt32)] {
         var events: [(name: String, mask: UInt32)] = []
-        var buffer = [UInt8](repeating: 0, count: 4096)
+        var buffer = [UInt8](repeating: 0, count: 8192)
         let count = buffer.withUnsafeMutableBytes { read(watch, $0.baseAddress, $0.count) }
         var offset = 0
         while offset < count {
@@ -117,8 +108,29 @@ import Testing
             events.append((name, mask))
             offset = nameStart + length
         }
-        #expect(events.contains { $0.name == "haven.sock" && $0.mask & UInt32(IN_MOVED_TO) != 0 })
-        #expect(!events.contains { $0.name == "haven.sock" && $0.mask & UInt32(IN_CREATE) != 0 })
+        return events
+    }
+
+    /// Bound beside its path, given its mode there, and only then linked at
+    /// its path (the socket is never at its path with the umask's mode),
+    /// leaving nothing beside it.
+    @Test func theSocketAppearsWithItsModeAndNothingBesideIt() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("haven.sock")
+        try UnixSocketPath.prepare(path, group: nil, logger: logger)
+        let watch = inotify_init1(Int32(IN_NONBLOCK))
+        #expect(watch >= 0)
+        defer { close(watch) }
+        #expect(inotify_add_watch(watch, dir.path, UInt32(IN_CREATE | IN_MOVED_TO | IN_ATTRIB)) >= 0)
+        let server = RPCServer(dispatcher: TestDispatcher(), group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        try await server.start(socketPath: path, socketGroup: nil)
+        let seen = events(watch)
+        // The mode changed under the staging name, before the socket had its
+        // own name; never under its own name.
+        let modeSet = seen.firstIndex { $0.name == "haven.sock.new" && $0.mask & UInt32(IN_ATTRIB) != 0 }
+        let appeared = seen.firstIndex { $0.name == "haven.sock" }
+        #expect(modeSet != nil && appeared != nil && modeSet! < appeared!, "\(seen)")
+        #expect(!seen.contains { $0.name == "haven.sock" && $0.mask & UInt32(IN_ATTRIB) != 0 }, "\(seen)")
         var info = stat()
         #expect(lstat(path, &info) == 0)
         #expect(info.st_mode & S_IFMT == S_IFSOCK)
@@ -128,17 +140,47 @@ import Testing
         await server.shutdownGracefully()
     }
 
-    @Test func aStagingSocketLeftByACrashIsReplacedAndAFileThereIsRefused() async throws {
+    /// Two daemons started on one path at once (both past `prepare`): the
+    /// second stops, and the first keeps its socket.
+    @Test func aSecondServerOnTheSamePathStopsAndLeavesTheFirstsSocket() async throws {
         let dir = TemporaryDirectory()
         let path = dir.file("haven.sock")
-        // A crash between the bind and the rename.
+        let first = RPCServer(dispatcher: TestDispatcher(), group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        try await first.start(socketPath: path, socketGroup: nil)
+        var before = stat()
+        lstat(path, &before)
+        let second = RPCServer(dispatcher: TestDispatcher(), group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        await #expect { try await second.start(socketPath: path, socketGroup: nil) } throws: {
+            "\($0)".contains("another havend is already listening on \(path)")
+        }
+        var after = stat()
+        lstat(path, &after)
+        #expect(after.st_ino == before.st_ino, "the first server's socket is still the one at the path")
+        #expect(!FileManager.default.fileExists(atPath: path + ".new"))
+        #expect(UnixSocketPath.probe(path) == .listening)
+        await second.shutdownGracefully()
+        await first.shutdownGracefully()
+    }
+
+    @Test func aStagingSocketLeftByACrashIsReplacedOneListeningOrAFileIsRefused() async throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("haven.sock")
+        // A crash between the bind and the link.
         abandonSocket(at: path + ".new")
         #expect(FileManager.default.fileExists(atPath: path + ".new"))
-        #expect(try UnixSocketPath.stagingPath(for: path) == path + ".new")
+        #expect(try UnixSocketPath.removeStaleStaging(for: path) == path + ".new")
         #expect(!FileManager.default.fileExists(atPath: path + ".new"))
 
+        // Another daemon, starting on the same path now.
+        let starting = RPCServer(dispatcher: TestDispatcher(), group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        try await starting.start(socketPath: path + ".new", socketGroup: nil)  // listening at the staging name
+        #expect { try UnixSocketPath.removeStaleStaging(for: path) } throws: { "\($0)".contains("another havend is starting on \(path)") }
+        #expect(UnixSocketPath.probe(path + ".new") == .listening)
+        await starting.shutdownGracefully()
+        unlink(path + ".new")
+
         _ = try dir.write("haven.sock.new", "not a socket")
-        #expect { try UnixSocketPath.stagingPath(for: path) } throws: { "\($0)".contains("is not a socket") }
+        #expect { try UnixSocketPath.removeStaleStaging(for: path) } throws: { "\($0)".contains("is not a socket") }
         #expect(FileManager.default.fileExists(atPath: path + ".new"))
     }
 

@@ -54,6 +54,13 @@ import Testing
         #expect(try transcoder.decode(bytes, as: "haven.v1.HealthResponse") == json)
     }
 
+    /// A Timestamp past its range is an error naming the field, not a crash.
+    @Test func aTimestampOutOfRangeIsAnError() throws {
+        let transcoder = ProtoJSONTranscoder(pool: pool)
+        let bytes = try Haven_V1_HealthResponse.with { $0.startedAt = .init(seconds: Int64.max / 2, nanos: 0) }.serializedBytes() as [UInt8]
+        #expect { try transcoder.decode(bytes, as: "haven.v1.HealthResponse") } throws: { "\($0)".contains("$.startedAt") && "\($0)".contains("outside its range") }
+    }
+
     /// Haven stores milliseconds; JSON keeps them (whole seconds only, before).
     @Test func timestampsKeepTheirMilliseconds() throws {
         let transcoder = ProtoJSONTranscoder(pool: pool)

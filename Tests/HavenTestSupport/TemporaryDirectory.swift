@@ -1,7 +1,8 @@
 import Foundation
 
 /// A fresh directory under /tmp, removed when the test is done. Paths stay
-/// short because Unix socket paths are limited to 107 bytes.
+/// short because havend's socket paths are limited to 103 bytes (107 in
+/// sun_path, less the name it binds first).
 public final class TemporaryDirectory: @unchecked Sendable {
     public let path: String
 
