@@ -41,16 +41,26 @@ public enum UnixSocketPath {
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             throw SocketSetupError("\(path) exists and is not a socket; remove it or choose another --socket")
         }
-        switch probe(path) {
+        try removeIfStale(path, listening: alreadyListening(path))
+        logger.notice("replaced a stale socket left by an earlier daemon", metadata: ["path": "\(path)"])
+    }
+
+    static func alreadyListening(_ path: String) -> String {
+        "another havend is already listening on \(path); stop it first, or start this one with another --socket"
+    }
+
+    /// Removes the socket file at `socket` when nobody listens on it (a
+    /// daemon that crashed); when someone does, throws `listening`.
+    private static func removeIfStale(_ socket: String, listening: String) throws {
+        switch probe(socket) {
         case .listening:
-            throw SocketSetupError("another havend is already listening on \(path); stop it first, or start this one with another --socket")
+            throw SocketSetupError(listening)
         case .stale:
-            guard unlink(path) == 0 else {
-                throw SocketSetupError("could not remove the stale socket \(path): \(errnoDescription())")
+            guard unlink(socket) == 0 || errno == ENOENT else {
+                throw SocketSetupError("could not remove the stale socket \(socket): \(errnoDescription())")
             }
-            logger.notice("replaced a stale socket left by an earlier daemon", metadata: ["path": "\(path)"])
         case .inaccessible(let reason):
-            throw SocketSetupError("could not check whether \(path) is in use: \(reason)")
+            throw SocketSetupError("could not check whether \(socket) is in use: \(reason)")
         }
     }
 
@@ -68,17 +78,8 @@ public enum UnixSocketPath {
         guard info.st_mode & S_IFMT == S_IFSOCK else {
             throw SocketSetupError("\(staging) exists and is not a socket; remove it (havend binds its socket there before moving it to \(path))")
         }
-        switch probe(staging) {
-        case .listening:
-            throw SocketSetupError("another havend is starting on \(path) (its socket \(staging) is listening); stop it first, or start this one with another --socket")
-        case .stale:
-            guard unlink(staging) == 0 || errno == ENOENT else {
-                throw SocketSetupError("could not remove the stale socket \(staging): \(errnoDescription())")
-            }
-            return staging
-        case .inaccessible(let reason):
-            throw SocketSetupError("could not check whether \(staging) is in use: \(reason)")
-        }
+        try removeIfStale(staging, listening: "another havend is starting on \(path) (its socket \(staging) is listening); stop it first, or start this one with another --socket")
+        return staging
     }
 
     /// Gives the bound socket its final name: a hard link, which (unlike a
@@ -92,16 +93,7 @@ public enum UnixSocketPath {
                 return
             }
             guard errno == EEXIST, attempt == 0 else { break }
-            switch probe(path) {
-            case .listening:
-                throw SocketSetupError("another havend is already listening on \(path); stop it first, or start this one with another --socket")
-            case .stale:
-                guard unlink(path) == 0 || errno == ENOENT else {
-                    throw SocketSetupError("could not remove the stale socket \(path): \(errnoDescription())")
-                }
-            case .inaccessible(let reason):
-                throw SocketSetupError("could not check whether \(path) is in use: \(reason)")
-            }
+            try removeIfStale(path, listening: alreadyListening(path))
         }
         throw SocketSetupError("could not move the socket \(staging) to \(path): \(errnoDescription())")
     }
