@@ -25,9 +25,7 @@ public enum UnixSocketPath {
     public static let maxPathBytes = sunPathBytes - stagingSuffix.utf8.count
 
     public static func prepare(_ path: String, group: gid_t?, logger: Logger) throws {
-        guard path.utf8.count <= maxPathBytes else {
-            throw SocketSetupError("socket path \(path) is \(path.utf8.count) bytes; it can be at most \(maxPathBytes) (Unix sockets allow \(sunPathBytes), and havend binds the socket as \(stagingSuffix) beside it first)")
-        }
+        try checkLength(path)
         let directory = parentDirectory(of: path)
         var info = stat()
         if stat(directory, &info) != 0 {
@@ -37,12 +35,15 @@ public enum UnixSocketPath {
             throw SocketSetupError("\(directory) exists and is not a directory")
         }
 
-        guard lstat(path, &info) == 0 else { return }
-        guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw SocketSetupError("\(path) exists and is not a socket; remove it or choose another --socket")
+        if try removeIfStale(path, notASocket: "remove it or choose another --socket", listening: alreadyListening(path)) {
+            logger.notice("replaced a stale socket left by an earlier daemon", metadata: ["path": "\(path)"])
         }
-        try removeIfStale(path, listening: alreadyListening(path))
-        logger.notice("replaced a stale socket left by an earlier daemon", metadata: ["path": "\(path)"])
+    }
+
+    private static func checkLength(_ path: String) throws {
+        guard path.utf8.count <= maxPathBytes else {
+            throw SocketSetupError("socket path \(path) is \(path.utf8.count) bytes; it can be at most \(maxPathBytes) (Unix sockets allow \(sunPathBytes), and havend binds the socket as \(stagingSuffix) beside it first)")
+        }
     }
 
     static func alreadyListening(_ path: String) -> String {
@@ -50,8 +51,16 @@ public enum UnixSocketPath {
     }
 
     /// Removes the socket file at `socket` when nobody listens on it (a
-    /// daemon that crashed); when someone does, throws `listening`.
-    private static func removeIfStale(_ socket: String, listening: String) throws {
+    /// daemon that crashed) and returns true; returns false when there is
+    /// nothing there. Anything but a socket there, and a socket someone
+    /// listens on, are errors (`notASocket` says what to do; `listening` is
+    /// the message), and are left as they are.
+    private static func removeIfStale(_ socket: String, notASocket: String, listening: String) throws -> Bool {
+        var info = stat()
+        guard lstat(socket, &info) == 0 else { return false }
+        guard info.st_mode & S_IFMT == S_IFSOCK else {
+            throw SocketSetupError("\(socket) exists and is not a socket; \(notASocket)")
+        }
         switch probe(socket) {
         case .listening:
             throw SocketSetupError(listening)
@@ -59,6 +68,7 @@ public enum UnixSocketPath {
             guard unlink(socket) == 0 || errno == ENOENT else {
                 throw SocketSetupError("could not remove the stale socket \(socket): \(errnoDescription())")
             }
+            return true
         case .inaccessible(let reason):
             throw SocketSetupError("could not check whether \(socket) is in use: \(reason)")
         }
@@ -69,16 +79,10 @@ public enum UnixSocketPath {
     /// the bind and the link is removed; one that is listening belongs to a
     /// daemon starting on the same path now, and this one stops.
     public static func removeStaleStaging(for path: String) throws -> String {
+        try checkLength(path)
         let staging = path + stagingSuffix
-        guard path.utf8.count <= maxPathBytes else {
-            throw SocketSetupError("socket path \(path) is \(path.utf8.count) bytes; it can be at most \(maxPathBytes)")
-        }
-        var info = stat()
-        guard lstat(staging, &info) == 0 else { return staging }
-        guard info.st_mode & S_IFMT == S_IFSOCK else {
-            throw SocketSetupError("\(staging) exists and is not a socket; remove it (havend binds its socket there before moving it to \(path))")
-        }
-        try removeIfStale(staging, listening: "another havend is starting on \(path) (its socket \(staging) is listening); stop it first, or start this one with another --socket")
+        _ = try removeIfStale(staging, notASocket: "remove it (havend binds its socket there before moving it to \(path))",
+                              listening: "another havend is starting on \(path) (its socket \(staging) is listening); stop it first, or start this one with another --socket")
         return staging
     }
 
@@ -93,7 +97,9 @@ public enum UnixSocketPath {
                 return
             }
             guard errno == EEXIST, attempt == 0 else { break }
-            try removeIfStale(path, listening: alreadyListening(path))
+            // Whatever appeared since `prepare`: a stale socket is replaced,
+            // anything else left alone.
+            _ = try removeIfStale(path, notASocket: "remove it or choose another --socket", listening: alreadyListening(path))
         }
         throw SocketSetupError("could not move the socket \(staging) to \(path): \(errnoDescription())")
     }

@@ -21,7 +21,7 @@ public enum RFC3339 {
     /// Reads RFC 3339 as whole milliseconds since 1970 (rounded: what
     /// Haven stores; a `Date` holds 0.231 s as 0.230999...).
     public static func parseMilliseconds(_ text: String) -> Int64? {
-        parse(text).map { Int64(($0.timeIntervalSince1970 * 1000).rounded()) }
+        parse(text).map(milliseconds)
     }
 
     /// `ms` milliseconds since 1970: whole seconds formatted, the
@@ -49,11 +49,17 @@ public enum RFC3339 {
     }
 
     public static func wholeSeconds(_ date: Date) -> String {
-        wholeSeconds(ms: Int64((date.timeIntervalSince1970 * 1000).rounded()))
+        wholeSeconds(ms: milliseconds(date))
     }
 
     /// `date` to the nearest millisecond.
     public static func format(_ date: Date) -> String {
-        format(ms: Int64((date.timeIntervalSince1970 * 1000).rounded()))
+        format(ms: milliseconds(date))
+    }
+
+    /// `date` as whole milliseconds since 1970, rounded (as HavenStorage's
+    /// `StoredTime.ms`, which this module cannot see).
+    private static func milliseconds(_ date: Date) -> Int64 {
+        Int64((date.timeIntervalSince1970 * 1000).rounded())
     }
 }

@@ -162,6 +162,17 @@ import Testing
         await first.shutdownGracefully()
     }
 
+    /// A file put at the socket's path after `prepare` (not a socket) is
+    /// left alone: the move stops instead of replacing it.
+    @Test func aFileAtThePathIsNeverReplacedByTheMove() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("haven.sock")
+        abandonSocket(at: path + ".new")
+        let file = try dir.write("haven.sock", "someone's file")
+        #expect { try UnixSocketPath.moveIntoPlace(path + ".new", path) } throws: { "\($0)".contains("is not a socket") }
+        #expect(try String(contentsOfFile: file, encoding: .utf8) == "someone's file")
+    }
+
     @Test func aStagingSocketLeftByACrashIsReplacedOneListeningOrAFileIsRefused() async throws {
         let dir = TemporaryDirectory()
         let path = dir.file("haven.sock")
