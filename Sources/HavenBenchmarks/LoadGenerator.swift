@@ -38,9 +38,12 @@ struct LoadGenerator {
     }
 
     /// `requestsFile` holds encoded ttrpc.Requests, each after its length
-    /// (4 bytes, big-endian), sent in turn on each connection.
-    func run(socket: String, requestsFile: String, load: Load, warmup: Int) async throws -> Result {
-        try await run(socket: socket, requests: ["--requests", requestsFile], load: load, echo: false, warmup: warmup)
+    /// (4 bytes, big-endian), sent in turn on each connection. With
+    /// `samplesFile`, every measured latency is written there too (µs, one a
+    /// line, in the order answered).
+    func run(socket: String, requestsFile: String, load: Load, warmup: Int, samplesFile: String? = nil) async throws -> Result {
+        try await run(socket: socket, requests: ["--requests", requestsFile] + (samplesFile.map { ["--samples", $0] } ?? []),
+                      load: load, echo: false, warmup: warmup)
     }
 
     private func run(socket: String, requests: [String], load: Load, echo: Bool, warmup: Int) async throws -> Result {
