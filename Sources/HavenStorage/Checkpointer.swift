@@ -10,12 +10,18 @@ import Synchronization
 /// runs beside the writer and the readers. The writer's automatic
 /// checkpoint is turned off (see HavenDatabase.open). Under writes that
 /// never pause this never copies everything, so past a length the writer
-/// also checkpoints, between batches (`DurableWriter.restartWALIfLong`):
-/// the batch after it waits for that copy.
-final class Checkpointer: @unchecked Sendable {  // the timer is only started and cancelled
+/// asks for a copy here at once (`checkpointSoon`), then copies what came
+/// after it itself, between batches (`DurableWriter.restartWALIfLong`):
+/// the batch after it waits only for that short copy.
+final class Checkpointer: @unchecked Sendable {  // the timer is only started and cancelled; `stopped` is touched on `dispatchQueue`
     private let queue: DatabaseQueue
     private let logger: Logger
     private let timer: DispatchSourceTimer
+    /// The timer's queue: every checkpoint, and the stop, run there in turn.
+    private let dispatchQueue = DispatchQueue(label: "haven.checkpointer")
+    /// Set while a `checkpointSoon` is queued, so requests do not pile up.
+    private let requested = Atomic<Bool>(false)
+    private var stopped = false
     /// Told each checkpoint's frames and how many it copied
     /// (`DurableWriter.noteCheckpoint`: copying every frame means the next
     /// commit starts the WAL again, and syncs its header).
@@ -28,13 +34,25 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
         configuration.busyMode = .timeout(1)
         queue = try DatabaseQueue(path: path, configuration: configuration)
         self.logger = logger
-        timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "haven.checkpointer"))
+        timer = DispatchSource.makeTimerSource(queue: dispatchQueue)
         timer.schedule(deadline: .now() + .milliseconds(500), repeating: .milliseconds(500))
         timer.setEventHandler { [weak self] in self?.checkpointIfNeeded() }
         timer.resume()
     }
 
+    /// A checkpoint now, besides the timer's: the writer found the WAL long
+    /// (`DurableWriter.restartWALIfLong`) and leaves the bulk of the copy
+    /// to this thread. One request at a time; more while it waits are one.
+    func checkpointSoon() {
+        guard !requested.exchange(true, ordering: .relaxed) else { return }
+        dispatchQueue.async {
+            self.requested.store(false, ordering: .relaxed)
+            self.checkpointIfNeeded()
+        }
+    }
+
     private func checkpointIfNeeded() {
+        guard !stopped else { return }
         do {
             // Passive: copy what no reader still needs; never wait, never block.
             let (frames, copied) = try queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
@@ -46,8 +64,12 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
         }
     }
 
+    /// After a checkpoint that is running; none starts after it.
     func stop() {
         timer.cancel()
-        try? queue.close()
+        dispatchQueue.sync {
+            stopped = true
+            try? queue.close()
+        }
     }
 }

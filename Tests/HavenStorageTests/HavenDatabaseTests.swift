@@ -170,6 +170,32 @@ import Testing
         try await Self.expectBoundedAndCommitted(db, largestWAL: largestWAL, writes: Self.sustainedWrites)
     }
 
+    /// The writer leaves the bulk of a long WAL's copy to the background
+    /// checkpoint and copies only what came after it, so the batches (and
+    /// the reads' audit entries) waiting for its turn wait for a few frames'
+    /// copy, not the whole WAL's (tens of milliseconds at havend's 16 MiB).
+    @Test func theWriterLeavesTheBulkOfALongWALsCopyToTheBackground() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        let largestWAL = try await Self.writeSustained(db, dir)
+        let copied = db.writer.framesCopied
+        #expect(copied.byTheWriter + copied.inTheBackground > 4 * Self.restartFrames, "the WAL started again several times: \(copied)")
+        #expect(copied.byTheWriter * 2 < copied.inTheBackground, "\(copied)")
+        try await Self.expectBoundedAndCommitted(db, largestWAL: largestWAL, writes: Self.sustainedWrites)
+    }
+
+    /// Without a background checkpoint (a test stopped it; a closing
+    /// database) the writer copies a long WAL all by itself, and the bound holds.
+    @Test func theWALStaysBoundedWithoutTheBackgroundCheckpoint() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        db.stopBackgroundCheckpoints()
+        let largestWAL = try await Self.writeSustained(db, dir)
+        #expect(db.writer.framesCopied.inTheBackground == 0)
+        #expect(db.writer.framesCopied.byTheWriter > 4 * Self.restartFrames)
+        try await Self.expectBoundedAndCommitted(db, largestWAL: largestWAL, writes: Self.sustainedWrites)
+    }
+
     /// A checkpoint that outlasts many batches (a slow disk, or another
     /// process's checkpoint) holds the checkpoint lock; the writer stops at
     /// the ceiling and waits for it, and every write still commits after.
