@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 
 /// Copies the WAL back into the database file from its own connection every
-/// half second, so no commit pays for it. SQLite's automatic checkpoint runs inside
+/// half second, and when the writer asks, so no commit pays for it. SQLite's automatic checkpoint runs inside
 /// whichever commit crosses the threshold — a stall of milliseconds for an
 /// unlucky caller; a checkpoint needs only the checkpoint lock, so here it
 /// runs beside the writer and the readers. The writer's automatic
@@ -13,7 +13,7 @@ import Synchronization
 /// asks for a copy here at once (`checkpointSoon`), then copies what came
 /// after it itself, between batches (`DurableWriter.restartWALIfLong`):
 /// the batch after it waits only for that short copy.
-final class Checkpointer: @unchecked Sendable {  // the timer is only started and cancelled; `stopped` is touched on `dispatchQueue`
+final class Checkpointer: @unchecked Sendable {  // the timer is only started and cancelled
     private let queue: DatabaseQueue
     private let logger: Logger
     private let timer: DispatchSourceTimer
@@ -21,7 +21,8 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
     private let dispatchQueue = DispatchQueue(label: "haven.checkpointer")
     /// Set while a `checkpointSoon` is queued, so requests do not pile up.
     private let requested = Atomic<Bool>(false)
-    private var stopped = false
+    /// Set by `stop`: a checkpoint queued but not started does not run.
+    private let stopped = Atomic<Bool>(false)
     /// Told each checkpoint's frames and how many it copied
     /// (`DurableWriter.noteCheckpoint`: copying every frame means the next
     /// commit starts the WAL again, and syncs its header).
@@ -52,24 +53,24 @@ final class Checkpointer: @unchecked Sendable {  // the timer is only started an
     }
 
     private func checkpointIfNeeded() {
-        guard !stopped else { return }
+        guard !stopped.load(ordering: .relaxed) else { return }
         do {
             // Passive: copy what no reader still needs; never wait, never block.
             let (frames, copied) = try queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             checkpointed(frames, copied)
         } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
-            // Another checkpoint is running (the writer's): next time.
+            // Another checkpoint is running (the writer's, or another process's): next time.
         } catch {
             logger.warning("background checkpoint failed; the WAL will be checkpointed later", metadata: ["error": "\(error)"])
         }
     }
 
-    /// After a checkpoint that is running; none starts after it.
+    /// Returns after a checkpoint that is running; none starts after it.
+    /// Not on `dispatchQueue` (it waits for that queue).
     func stop() {
+        dispatchPrecondition(condition: .notOnQueue(dispatchQueue))
+        stopped.store(true, ordering: .relaxed)
         timer.cancel()
-        dispatchQueue.sync {
-            stopped = true
-            try? queue.close()
-        }
+        dispatchQueue.sync { try? queue.close() }
     }
 }

@@ -58,7 +58,8 @@ public final class DurableWriter: Sendable {
         var deferredSynced: UInt64 = 0
         var flushScheduled = false
         /// Set by a commit beside the writer that left the WAL past
-        /// `restartFrames`: the drain it starts restarts the WAL first.
+        /// `restartFrames`: the drain it starts sees to the WAL first
+        /// (`restartWALIfLong`).
         var walLongBeside = false
         /// Set when the database closes (`stopFlushing`): flushes end.
         var flushingStopped = false
@@ -84,11 +85,13 @@ public final class DurableWriter: Sendable {
 
     /// Frames in the WAL after the writer connection's last commit.
     private let walFrames: WALFrameCount
-    /// Past this many frames (16 MiB of 4 KiB pages) the writer makes sure
-    /// the WAL starts again from its beginning (`restartWALIfLong`).
+    /// Past this many frames (16 MiB of 4 KiB pages) the writer sees to it
+    /// that the WAL is copied and starts again from its beginning
+    /// (`restartWALIfLong`).
     public static let walRestartFrames = 4096
     /// Past this many the writer waits for a checkpoint running elsewhere
-    /// rather than commit another batch: the WAL's bound on a slow disk.
+    /// rather than commit another batch: the WAL's bound when copies fall
+    /// behind (a slow disk, a starved background copy, another process).
     public static let walCeilingFrames = 2 * walRestartFrames
     /// The longest the writer waits for that checkpoint before it logs and
     /// commits anyway: long enough for a slow disk's checkpoint to finish,
@@ -102,7 +105,9 @@ public final class DurableWriter: Sendable {
     let restartFrames = Atomic<Int>(walRestartFrames)
     let ceilingFrames = Atomic<Int>(walCeilingFrames)
     /// The writer copies a long WAL itself once no more than
-    /// `restartFrames / remainderDivisor` frames are left uncopied.
+    /// `restartFrames / remainderDivisor` frames are left uncopied, or once
+    /// the WAL has grown that much past `restartFrames` while the
+    /// background copy fell behind.
     static let remainderDivisor = 4
     /// Touched only on `queue`: set when a wait at the ceiling ran out, so
     /// later batches do not each wait again; cleared once a checkpoint has
@@ -429,7 +434,8 @@ public final class DurableWriter: Sendable {
     }
 
     private func noteCheckpoint(frames: Int, copied: Int, byTheWriter: Bool) {
-        let newlyCopied = walFrames.noteCopied(copied, of: frames)
+        // A report about an earlier WAL (it started again since) says nothing of this one.
+        guard let newlyCopied = walFrames.noteCopied(copied, of: frames) else { return }
         if byTheWriter {
             framesCopiedByTheWriter.add(newlyCopied, ordering: .relaxed)
         } else {
@@ -454,6 +460,8 @@ public final class DurableWriter: Sendable {
 
     /// Whether the next commit starts the WAL again (for tests).
     var walCopiedEverything: Bool { walFrames.copiedEverything }
+    /// Frames in the WAL after the last commit (for tests).
+    var walFrameCount: Int { walFrames.value }
 
     /// Writes queued and not yet taken into a batch (for tests).
     var queuedWrites: Int { state.withLock { $0.waiting.count } }
@@ -490,14 +498,16 @@ public final class DurableWriter: Sendable {
     /// entry (they wait for the writer's turn), so it is kept small: while
     /// more than a quarter of `restartFrames` is left to copy, the writer
     /// asks the background checkpoint to copy now, on its own thread, and
-    /// goes on; it copies the rest itself once that copy is done (measured:
-    /// a few hundred frames, where it used to copy all 4,096; its wait is
-    /// then mostly the copy's two fsyncs). The WAL meanwhile grows past
-    /// `restartFrames` by what commits during the background copy; the
-    /// ceiling below still bounds it.
+    /// goes on; once no more than that is left it copies the rest itself
+    /// (measured: a few hundred frames, where it used to copy all 4,096; its
+    /// wait is then mostly the copy's two fsyncs). The WAL meanwhile grows
+    /// past `restartFrames` by what commits during the background copy; when
+    /// it has grown by a quarter more and the background copy has not kept
+    /// up (starved, slow, or not running), the writer copies as before.
     ///
-    /// When the background checkpoint holds the checkpoint lock, the writer
-    /// goes on and tries after the next batch — up to `walCeilingFrames`.
+    /// When another checkpoint holds the checkpoint lock (the background
+    /// one, or another process's), the writer goes on and tries after the
+    /// next batch — up to `walCeilingFrames`.
     /// Past that it waits for the lock: on a slow disk a background copy
     /// can outlast several batches (CI saw the WAL reach 37 MiB that way).
     /// Waiting holds back the next batch; its callers were answered before.
@@ -519,7 +529,8 @@ public final class DurableWriter: Sendable {
         // machine's disk); the writer copies only what came after that
         // copy, a few hundred frames, holding its turn so that nothing
         // commits between its copy and the batch that starts the WAL again.
-        if frames < ceiling, frames - walFrames.copiedFrames > restart / Self.remainderDivisor,
+        let remainder = restart / Self.remainderDivisor
+        if frames < restart + remainder, frames - walFrames.copiedFrames > remainder,
            let request = backgroundCheckpoint.withLock({ $0 }) {
             request()
             return
@@ -529,16 +540,20 @@ public final class DurableWriter: Sendable {
         let giveUp = clock.now + .milliseconds(ceilingPatienceMilliseconds.load(ordering: .relaxed))
         do {
             let gotTheLock = try pool.writeWithoutTransaction { db -> Bool in
+                // Closed meanwhile (a caller answered before this drain ended
+                // closed the database; the close checkpoints itself): the
+                // connection is gone, and SQLite must not be handed nil.
+                guard let connection = db.sqliteConnection else { return false }
                 while true {
                     var logFrames: Int32 = 0
                     var copied: Int32 = 0
-                    let code = sqlite3_wal_checkpoint_v2(db.sqliteConnection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
+                    let code = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
                     if code == SQLITE_OK {
                         self.noteCheckpoint(frames: Int(logFrames), copied: Int(copied), byTheWriter: true)
                         return true
                     }
                     guard code == SQLITE_BUSY else {
-                        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                        throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(connection)))
                     }
                     // Busy: another checkpoint is running. Below the ceiling,
                     // the next batch tries again; at it, wait for that one.
@@ -652,12 +667,14 @@ private final class WALFrameCount: Sendable {
     func watch(_ db: Database) {
         _ = sqlite3_wal_hook(db.sqliteConnection, { context, _, _, frames in
             let count = Unmanaged<WALFrameCount>.fromOpaque(context!).takeUnretainedValue()
-            // Fewer frames than before: the WAL started again, and nothing
-            // of this one is copied yet.
-            if count.frames.exchange(Int(frames), ordering: .relaxed) > Int(frames) {
+            // Fewer frames than before, or a commit after a checkpoint
+            // copied everything: the WAL (almost certainly) started again,
+            // and nothing of this one is copied yet. A wrong guess costs one
+            // background copy asked for too soon.
+            let fewer = count.frames.exchange(Int(frames), ordering: .relaxed) > Int(frames)
+            if count.copied.exchange(false, ordering: .relaxed) || fewer {
                 count.copiedUpTo.store(0, ordering: .relaxed)
             }
-            count.copied.store(false, ordering: .relaxed)
             return SQLITE_OK
         }, context)
     }
@@ -668,12 +685,15 @@ private final class WALFrameCount: Sendable {
     var copiedFrames: Int { copiedUpTo.load(ordering: .relaxed) }
 
     /// A checkpoint copied the first `copied` of the `frames` frames it
-    /// found; a report about a longer WAL than the current one came from
-    /// before the WAL started again, and is dropped.
-    /// Returns how many of them no checkpoint had copied before.
-    func noteCopied(_ copied: Int, of frames: Int) -> Int {
-        guard frames <= value, copied > 0 else { return 0 }
-        return max(0, copied - copiedUpTo.exchange(copied, ordering: .relaxed))
+    /// found. Returns how many of them no checkpoint had copied before; nil
+    /// for a report about a longer WAL than the current one, which came
+    /// from before the WAL started again. Two reports that race keep the
+    /// larger count (the copies of one WAL only move forward).
+    func noteCopied(_ copied: Int, of frames: Int) -> Int? {
+        guard frames <= value else { return nil }
+        guard copied > 0 else { return 0 }
+        let (before, _) = copiedUpTo.max(copied, ordering: .relaxed)
+        return max(0, copied - before)
     }
 
     var copiedEverything: Bool {

@@ -318,6 +318,7 @@ import Testing
             // The writer resumes a batch's callers before its drain ends: the
             // read after it waits for that, or it would find the turn taken.
             while !db.writer.isIdle, ContinuousClock.now < giveUp { try await Task.sleep(for: .milliseconds(5)) }
+            #expect(db.writer.isIdle)
             _ = try await db.tracedRead(onThisThreadWithin: .seconds(60)) { db in
                 (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")!, { db in
                     tracedOn.withLock { $0.append(db.description) }
@@ -476,6 +477,7 @@ import Testing
         // The ceiling, and a few traces of slack while the writer checkpoints.
         let bound = (DurableWriterTests.ceilingFrames + 8 * DurableWriterTests.pagesPerWrite) * DurableWriterTests.frameBytes
         #expect(largestWAL < bound, "the WAL reached \(largestWAL / 1024) KiB")
+        #expect(db.writer.framesCopied.inTheBackground > 0, "the background checkpoint copied the traces' frames")
         #expect(try await Self.count(db) == 200)
         try db.close()
     }
