@@ -58,8 +58,7 @@ public final class DurableWriter: Sendable {
         var deferredSynced: UInt64 = 0
         var flushScheduled = false
         /// Set by a commit beside the writer that left the WAL past
-        /// `restartFrames`: the drain it starts sees to the WAL first
-        /// (`restartWALIfLong`).
+        /// `restartFrames`: the drain it starts restarts the WAL first.
         var walLongBeside = false
         /// Set when the database closes (`stopFlushing`): flushes end.
         var flushingStopped = false
@@ -85,13 +84,11 @@ public final class DurableWriter: Sendable {
 
     /// Frames in the WAL after the writer connection's last commit.
     private let walFrames: WALFrameCount
-    /// Past this many frames (16 MiB of 4 KiB pages) the writer sees to it
-    /// that the WAL is copied and starts again from its beginning
-    /// (`restartWALIfLong`).
+    /// Past this many frames (16 MiB of 4 KiB pages) the writer makes sure
+    /// the WAL starts again from its beginning (`restartWALIfLong`).
     public static let walRestartFrames = 4096
     /// Past this many the writer waits for a checkpoint running elsewhere
-    /// rather than commit another batch: the WAL's bound when copies fall
-    /// behind (a slow disk, a starved background copy, another process).
+    /// rather than commit another batch: the WAL's bound on a slow disk.
     public static let walCeilingFrames = 2 * walRestartFrames
     /// The longest the writer waits for that checkpoint before it logs and
     /// commits anyway: long enough for a slow disk's checkpoint to finish,
@@ -104,11 +101,6 @@ public final class DurableWriter: Sendable {
     /// that they reach them without hundreds of MiB of disk traffic.
     let restartFrames = Atomic<Int>(walRestartFrames)
     let ceilingFrames = Atomic<Int>(walCeilingFrames)
-    /// The writer copies a long WAL itself once no more than
-    /// `restartFrames / remainderDivisor` frames are left uncopied, or once
-    /// the WAL has grown that much past `restartFrames` while the
-    /// background copy fell behind.
-    static let remainderDivisor = 4
     /// Touched only on `queue`: set when a wait at the ceiling ran out, so
     /// later batches do not each wait again; cleared once a checkpoint has
     /// caught up (the writer's got the lock, or the WAL is below the ceiling).
@@ -116,11 +108,6 @@ public final class DurableWriter: Sendable {
     /// Set by `stopWaiting` (the database is closing): a wait at the ceiling
     /// ends at once, so shutdown never queues behind it.
     private let closing = Atomic<Bool>(false)
-    /// Asks the background checkpoint to run now (`Checkpointer.checkpointSoon`);
-    /// nil when there is none (closing, or a test that stopped it).
-    private let backgroundCheckpoint = Locked<(@Sendable () -> Void)?>(nil)
-    private let framesCopiedByTheWriter = Atomic<Int>(0)
-    private let framesCopiedInTheBackground = Atomic<Int>(0)
 
     init(pool: DatabasePool, logger: Logger) {
         self.pool = pool
@@ -430,38 +417,11 @@ public final class DurableWriter: Sendable {
     /// syncs its header, so a commit that must not wait for the disk
     /// (`commitWithRead` on an event loop) leaves that to the writer.
     public func noteCheckpoint(frames: Int, copied: Int) {
-        noteCheckpoint(frames: frames, copied: copied, byTheWriter: false)
-    }
-
-    private func noteCheckpoint(frames: Int, copied: Int, byTheWriter: Bool) {
-        // A report about an earlier WAL (it started again since) says nothing of this one.
-        guard let newlyCopied = walFrames.noteCopied(copied, of: frames) else { return }
-        if byTheWriter {
-            framesCopiedByTheWriter.add(newlyCopied, ordering: .relaxed)
-        } else {
-            framesCopiedInTheBackground.add(newlyCopied, ordering: .relaxed)
-        }
         if frames > 0, copied == frames { walFrames.copiedEverything = true }
-    }
-
-    /// Frames the writer's own checkpoints copied, and the background
-    /// checkpoint's (for tests: the writer should copy only what came
-    /// after the background copy).
-    var framesCopied: (byTheWriter: Int, inTheBackground: Int) {
-        (framesCopiedByTheWriter.load(ordering: .relaxed), framesCopiedInTheBackground.load(ordering: .relaxed))
-    }
-
-    /// Where a long WAL's copy runs: `request` starts the background
-    /// checkpoint now (see `restartWALIfLong`); nil puts the whole copy back
-    /// on the writer.
-    public func copyLongWALs(with request: (@Sendable () -> Void)?) {
-        backgroundCheckpoint.withLock { $0 = request }
     }
 
     /// Whether the next commit starts the WAL again (for tests).
     var walCopiedEverything: Bool { walFrames.copiedEverything }
-    /// Frames in the WAL after the last commit (for tests).
-    var walFrameCount: Int { walFrames.value }
 
     /// Writes queued and not yet taken into a batch (for tests).
     var queuedWrites: Int { state.withLock { $0.waiting.count } }
@@ -494,20 +454,8 @@ public final class DurableWriter: Sendable {
     /// the page cache. A reader still using the old frames only delays this
     /// to a later batch.
     ///
-    /// The writer's copy holds back every batch and every read's audit
-    /// entry (they wait for the writer's turn), so it is kept small: while
-    /// more than a quarter of `restartFrames` is left to copy, the writer
-    /// asks the background checkpoint to copy now, on its own thread, and
-    /// goes on; once no more than that is left it copies the rest itself
-    /// (measured: a few hundred frames, where it used to copy all 4,096; its
-    /// wait is then mostly the copy's two fsyncs). The WAL meanwhile grows
-    /// past `restartFrames` by what commits during the background copy; when
-    /// it has grown by a quarter more and the background copy has not kept
-    /// up (starved, slow, or not running), the writer copies as before.
-    ///
-    /// When another checkpoint holds the checkpoint lock (the background
-    /// one, or another process's), the writer goes on and tries after the
-    /// next batch — up to `walCeilingFrames`.
+    /// When the background checkpoint holds the checkpoint lock, the writer
+    /// goes on and tries after the next batch — up to `walCeilingFrames`.
     /// Past that it waits for the lock: on a slow disk a background copy
     /// can outlast several batches (CI saw the WAL reach 37 MiB that way).
     /// Waiting holds back the next batch; its callers were answered before.
@@ -521,20 +469,7 @@ public final class DurableWriter: Sendable {
         // The WAL started again (the background checkpoint got there): the
         // next time it is long, the writer waits again.
         if frames < ceiling { endGiveUp(frames) }
-        let restart = restartFrames.load(ordering: .relaxed)
-        guard frames >= restart else { return }
-        // The bulk of the copy runs on the background checkpoint's thread,
-        // beside the batches and the reads' audit entries that would
-        // otherwise wait behind it (up to 16 MiB: 20–36 ms on this
-        // machine's disk); the writer copies only what came after that
-        // copy, a few hundred frames, holding its turn so that nothing
-        // commits between its copy and the batch that starts the WAL again.
-        let remainder = restart / Self.remainderDivisor
-        if frames < restart + remainder, frames - walFrames.copiedFrames > remainder,
-           let request = backgroundCheckpoint.withLock({ $0 }) {
-            request()
-            return
-        }
+        guard frames >= restartFrames.load(ordering: .relaxed) else { return }
         let mustWait = frames >= ceiling && !gaveUpAtCeiling
         let clock = ContinuousClock()
         let giveUp = clock.now + .milliseconds(ceilingPatienceMilliseconds.load(ordering: .relaxed))
@@ -549,7 +484,7 @@ public final class DurableWriter: Sendable {
                     var copied: Int32 = 0
                     let code = sqlite3_wal_checkpoint_v2(connection, nil, SQLITE_CHECKPOINT_PASSIVE, &logFrames, &copied)
                     if code == SQLITE_OK {
-                        self.noteCheckpoint(frames: Int(logFrames), copied: Int(copied), byTheWriter: true)
+                        self.noteCheckpoint(frames: Int(logFrames), copied: Int(copied))
                         return true
                     }
                     guard code == SQLITE_BUSY else {
@@ -651,8 +586,6 @@ private final class WALFrameCount: Sendable {
     /// Set when a checkpoint has copied every frame, cleared by the next
     /// commit (which started the WAL again).
     private let copied = Atomic<Bool>(false)
-    /// How many frames of the current WAL the last checkpoint copied.
-    private let copiedUpTo = Atomic<Int>(0)
     /// The hooks' context: a reference to this object, released never (one
     /// small object per open database, for the life of the process), so a
     /// hook outlives this object's owner if its connection does.
@@ -667,34 +600,13 @@ private final class WALFrameCount: Sendable {
     func watch(_ db: Database) {
         _ = sqlite3_wal_hook(db.sqliteConnection, { context, _, _, frames in
             let count = Unmanaged<WALFrameCount>.fromOpaque(context!).takeUnretainedValue()
-            // Fewer frames than before, or a commit after a checkpoint
-            // copied everything: the WAL (almost certainly) started again,
-            // and nothing of this one is copied yet. A wrong guess costs one
-            // background copy asked for too soon.
-            let fewer = count.frames.exchange(Int(frames), ordering: .relaxed) > Int(frames)
-            if count.copied.exchange(false, ordering: .relaxed) || fewer {
-                count.copiedUpTo.store(0, ordering: .relaxed)
-            }
+            count.frames.store(Int(frames), ordering: .relaxed)
+            count.copied.store(false, ordering: .relaxed)
             return SQLITE_OK
         }, context)
     }
 
     var value: Int { frames.load(ordering: .relaxed) }
-
-    /// Frames of the current WAL a checkpoint has copied (0 after a restart).
-    var copiedFrames: Int { copiedUpTo.load(ordering: .relaxed) }
-
-    /// A checkpoint copied the first `copied` of the `frames` frames it
-    /// found. Returns how many of them no checkpoint had copied before; nil
-    /// for a report about a longer WAL than the current one, which came
-    /// from before the WAL started again. Two reports that race keep the
-    /// larger count (the copies of one WAL only move forward).
-    func noteCopied(_ copied: Int, of frames: Int) -> Int? {
-        guard frames <= value else { return nil }
-        guard copied > 0 else { return 0 }
-        let (before, _) = copiedUpTo.max(copied, ordering: .relaxed)
-        return max(0, copied - before)
-    }
 
     var copiedEverything: Bool {
         get { copied.load(ordering: .relaxed) }

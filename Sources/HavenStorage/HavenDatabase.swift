@@ -35,7 +35,6 @@ public final class HavenDatabase: Sendable {
     /// Stops the background checkpoint (for tests that must know the WAL is
     /// not copied under them).
     func stopBackgroundCheckpoints() {
-        writer.copyLongWALs(with: nil)
         checkpointer.withLock { $0?.stop(); $0 = nil }
     }
 
@@ -113,7 +112,6 @@ public final class HavenDatabase: Sendable {
             for set in plan { try database.migrate(set) }
             let checkpointer = try Checkpointer(path: path, logger: logger, checkpointed: database.writer.noteCheckpoint)
             database.checkpointer.withLock { $0 = checkpointer }
-            database.writer.copyLongWALs { [weak checkpointer] in checkpointer?.checkpointSoon() }
         } catch {
             try? pool.close()
             throw error
@@ -186,7 +184,6 @@ public final class HavenDatabase: Sendable {
     /// Checkpoints the WAL, closes every connection, and marks the shutdown
     /// clean (the next open may then skip its integrity check).
     public func close() throws {
-        writer.copyLongWALs(with: nil)
         checkpointer.withLock { $0?.stop(); $0 = nil }
         writer.stopWaiting()
         tracedReaders.close()

@@ -459,13 +459,15 @@ import Testing
     }
 
     /// Commits beside the writer count toward the WAL's bound: with no
-    /// batch running, the writer still restarts a long WAL. Past the restart
-    /// threshold the traces go on committing while the background
-    /// checkpoint copies the WAL, so the bound is the ceiling, where the
-    /// writer stops them and copies itself.
+    /// batch running, the writer still restarts a long WAL. The background
+    /// checkpoint is stopped: while its copy holds the checkpoint lock, the
+    /// writer's is refused and traces go on up to the ceiling (it did, in 1
+    /// of 25 runs), which `theWALStaysBoundedWhileAnotherCheckpointHoldsTheLock`
+    /// covers; here the bound is the restart threshold.
     @Test func theWALStaysBoundedUnderTracesAlone() async throws {
         let dir = TemporaryDirectory()
         let db = try open(dir)
+        db.stopBackgroundCheckpoints()
         db.writer.restartFrames.store(DurableWriterTests.restartFrames, ordering: .relaxed)
         db.writer.ceilingFrames.store(DurableWriterTests.ceilingFrames, ordering: .relaxed)
         let blob = String(repeating: "x", count: 30_000)
@@ -474,10 +476,9 @@ import Testing
             _ = try await db.tracedRead { _ in (0, Self.insert("\(i) \(blob)")) }
             largestWAL = max(largestWAL, DurableWriterTests.walSize(dir))
         }
-        // The ceiling, and a few traces of slack while the writer checkpoints.
-        let bound = (DurableWriterTests.ceilingFrames + 8 * DurableWriterTests.pagesPerWrite) * DurableWriterTests.frameBytes
+        // The restart threshold, and a few traces of slack while the writer checkpoints.
+        let bound = (DurableWriterTests.restartFrames + 8 * DurableWriterTests.pagesPerWrite) * DurableWriterTests.frameBytes
         #expect(largestWAL < bound, "the WAL reached \(largestWAL / 1024) KiB")
-        #expect(db.writer.framesCopied.inTheBackground > 0, "the background checkpoint copied the traces' frames")
         #expect(try await Self.count(db) == 200)
         try db.close()
     }
