@@ -86,7 +86,7 @@ public struct BenchmarkReport: Sendable, Codable {
             let model = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
                 .map { $0.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) } ?? "" } ?? "unknown"
             let kernel = ((try? String(contentsOfFile: "/proc/sys/kernel/osrelease", encoding: .utf8)) ?? "unknown").trimmingCharacters(in: .whitespacesAndNewlines)
-            return Machine(cpus: ProcessInfo.processInfo.activeProcessorCount, cpuModel: model ?? "unknown",
+            return Machine(cpus: ProcessInfo.processInfo.activeProcessorCount, cpuModel: model,
                            memoryGiB: Double(ProcessInfo.processInfo.physicalMemory) / 1_073_741_824, kernel: kernel, sqlite: sqlite)
         }
     }
