@@ -38,12 +38,23 @@ struct LoadGenerator {
     }
 
     /// `requestsFile` holds encoded ttrpc.Requests, each after its length
-    /// (4 bytes, big-endian), sent in turn on each connection. With
-    /// `samplesFile`, every measured latency is written there too (µs, one a
-    /// line, in the order answered).
-    func run(socket: String, requestsFile: String, load: Load, warmup: Int, samplesFile: String? = nil) async throws -> Result {
-        try await run(socket: socket, requests: ["--requests", requestsFile] + (samplesFile.map { ["--samples", $0] } ?? []),
-                      load: load, echo: false, warmup: warmup)
+    /// (4 bytes, big-endian), sent in turn on each connection.
+    func run(socket: String, requestsFile: String, load: Load, warmup: Int) async throws -> Result {
+        try await run(socket: socket, requests: ["--requests", requestsFile], load: load, echo: false, warmup: warmup)
+    }
+
+    /// As `run(socket:requestsFile:load:warmup:)`, returning every measured
+    /// latency (µs) in the order answered, which the client writes to
+    /// `samplesFile` (`--samples`: one a line).
+    func latencies(socket: String, requestsFile: String, load: Load, warmup: Int, samplesFile: String) async throws -> [Double] {
+        _ = try await run(socket: socket, requests: ["--requests", requestsFile, "--samples", samplesFile], load: load, echo: false, warmup: warmup)
+        let text = try String(contentsOfFile: samplesFile, encoding: .utf8)
+        return try text.split(separator: "\n").enumerated().map { line, sample in
+            guard let value = Double(sample) else {
+                throw BenchmarkError("\(samplesFile), line \(line + 1): \"\(sample)\" is not a latency")
+            }
+            return value
+        }
     }
 
     private func run(socket: String, requests: [String], load: Load, echo: Bool, warmup: Int) async throws -> Result {

@@ -27,6 +27,14 @@ struct TimelineFigures {
         let load = LoadGenerator(executable: run.tools.benchClient)
         let requestsFile = run.scratch.file("timeline.requests")
         let samplesFile = run.scratch.file("timeline.samples")
+        let requests = students.map { student in
+            Ttrpc_Request.with {
+                $0.service = "haven.v1.Timeline"
+                $0.method = "Get"
+                $0.payload = (try? Haven_V1_GetTimelineRequest.with { $0.studentID = student }.serializedData()) ?? Data()
+                $0.metadata = [.with { $0.key = "authorization"; $0.value = "Bearer \(token)" }]
+            }
+        }
         var served: [Double] = []
         // Haven's reads and the baselines' take turns, a few students at a
         // time: the host's busy moments (other tenants, a slow wake-up of
@@ -38,22 +46,15 @@ struct TimelineFigures {
         // turn's first queries would otherwise find even the index roots cold.
         var next = Self.warmup
         while next < students.count {
-            let turn = Array(students[next..<min(students.count, next + Self.studentsPerTurn)])
-            let warmup = Array(students[(next == Self.warmup ? 0 : next - Self.warmupPerTurn)..<next])
-            try Self.framedRequests((warmup + turn).map { student in
-                Ttrpc_Request.with {
-                    $0.service = "haven.v1.Timeline"
-                    $0.method = "Get"
-                    $0.payload = (try? Haven_V1_GetTimelineRequest.with { $0.studentID = student }.serializedData()) ?? Data()
-                    $0.metadata = [.with { $0.key = "authorization"; $0.value = "Bearer \(token)" }]
-                }
-            }).write(to: URL(fileURLWithPath: requestsFile))
-            _ = try await load.run(socket: run.daemon.socketPath, requestsFile: requestsFile,
-                                   load: .sequential(calls: turn.count), warmup: warmup.count, samplesFile: samplesFile)
-            served += try Self.samples(in: samplesFile)
-            try direct.time(warmup + turn, warmup: warmup.count)
-            try concernsOnly.time(warmup + turn, warmup: warmup.count)
-            next += turn.count
+            // The turn's warm-up students, then its measured ones.
+            let reads = (next == Self.warmup ? 0 : next - Self.warmupPerTurn)..<min(students.count, next + Self.studentsPerTurn)
+            let warmup = next - reads.lowerBound
+            try Self.framedRequests(Array(requests[reads])).write(to: URL(fileURLWithPath: requestsFile))
+            served += try await load.latencies(socket: run.daemon.socketPath, requestsFile: requestsFile,
+                                               load: .sequential(calls: reads.count - warmup), warmup: warmup, samplesFile: samplesFile)
+            try direct.time(Array(students[reads]), warmup: warmup)
+            try concernsOnly.time(Array(students[reads]), warmup: warmup)
+            next = reads.upperBound
         }
         let rows = direct.rows, concerns = concernsOnly.rows
         let servedP99 = Samples.percentile(served, 0.99), servedP50 = Samples.median(served)
@@ -83,17 +84,6 @@ struct TimelineFigures {
     static let studentsPerTurn = 20
     /// Students of the turn before, read again unmeasured at the start of a turn.
     static let warmupPerTurn = 3
-
-    /// The C client's `--samples` file: one latency (µs) a line.
-    static func samples(in file: String) throws -> [Double] {
-        let text = try String(contentsOfFile: file, encoding: .utf8)
-        return try text.split(separator: "\n").enumerated().map { line, sample in
-            guard let value = Double(sample) else {
-                throw BenchmarkError("\(file), line \(line + 1): \"\(sample)\" is not a latency")
-            }
-            return value
-        }
-    }
 
     /// One SQL query (one argument: the student) timed student by student
     /// on a read-only connection of its own, kept across turns.
