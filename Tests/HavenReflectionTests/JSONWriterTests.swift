@@ -1,0 +1,40 @@
+import HavenJSON
+import Testing
+
+/// The writer's exact text: what the CLI prints and what the outbox stores.
+@Suite struct JSONWriterTests {
+    @Test func stringsEscapeOnlyQuotesBackslashesAndControlCharacters() {
+        let text = JSONWriter.write(.string("a\"b\\c/d\n\r\t\u{08}\u{0C}\u{01}\u{1F}\u{7F} é 😀"), pretty: false)
+        #expect(text == #""a\"b\\c/d\n\r\t\b\f\u0001\u001f"# + "\u{7F} é 😀\"")
+        #expect(JSONWriter.write(.string(""), pretty: false) == #""""#)
+    }
+
+    @Test func compactTextHasNoSpaces() {
+        let value: JSONValue = .object([
+            ("b", .number("1.50")), ("a", .array([.bool(true), .bool(false), .null])),
+            ("e", .object([])), ("f", .array([])), ("k\"ey", .string("v")),
+        ])
+        #expect(JSONWriter.write(value, pretty: false) == #"{"b":1.50,"a":[true,false,null],"e":{},"f":[],"k\"ey":"v"}"#)
+    }
+
+    @Test func prettyTextIndentsByTwoSpacesPerLevel() {
+        let value: JSONValue = .object([("list", .array([.number("1"), .object([("x", .string("y"))])])), ("empty", .array([]))])
+        #expect(JSONWriter.write(value) == """
+            {
+              "list": [
+                1,
+                {
+                  "x": "y"
+                }
+              ],
+              "empty": []
+            }
+            """)
+    }
+
+    @Test func writeStringAppendsToWhatIsThere() {
+        var text = "key="
+        JSONWriter.writeString("tab\there", into: &text)
+        #expect(text == #"key="tab\there""#)
+    }
+}
