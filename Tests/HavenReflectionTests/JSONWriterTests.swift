@@ -7,6 +7,7 @@ import Testing
         let text = JSONWriter.write(.string("a\"b\\c/d\n\r\t\u{08}\u{0C}\u{01}\u{1F}\u{7F} é 😀"), pretty: false)
         #expect(text == #""a\"b\\c/d\n\r\t\b\f\u0001\u001f"# + "\u{7F} é 😀\"")
         #expect(JSONWriter.write(.string(""), pretty: false) == #""""#)
+        #expect(JSONWriter.write(.string("a\u{0}b"), pretty: false) == #""a\u0000b""#)
     }
 
     @Test func compactTextHasNoSpaces() {
@@ -30,6 +31,9 @@ import Testing
               "empty": []
             }
             """)
+        #expect(JSONWriter.write(.object([("k\n", .object([]))])) == "{\n  \"k\\n\": {}\n}")
+        #expect(JSONWriter.write(.number("3")) == "3")
+        #expect(JSONWriter.write(.null) == "null")
     }
 
     @Test func writeStringAppendsToWhatIsThere() {
