@@ -50,12 +50,6 @@ public enum JSONWriter {
         out.append(contentsOf: repeatElement(UInt8(ascii: " "), count: 2 * indent))
     }
 
-    public static func writeString(_ s: String, into out: inout String) {
-        var bytes: [UInt8] = []
-        appendString(s, to: &bytes)
-        out += String(decoding: bytes, as: UTF8.self)
-    }
-
     /// `s` as a JSON string. Only ASCII bytes are ever escaped (quote,
     /// backslash, control characters); every other byte, multi-byte UTF-8
     /// included, is copied as it is.

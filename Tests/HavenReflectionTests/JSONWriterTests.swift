@@ -36,9 +36,8 @@ import Testing
         #expect(JSONWriter.write(.null) == "null")
     }
 
-    @Test func writeStringAppendsToWhatIsThere() {
-        var text = "key="
-        JSONWriter.writeString("tab\there", into: &text)
+    @Test func aStringAppendedToOtherTextKeepsItsEscapes() {
+        let text = "key=" + JSONWriter.write(.string("tab\there"), pretty: false)
         #expect(text == #"key="tab\there""#)
     }
 }
