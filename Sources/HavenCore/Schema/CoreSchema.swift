@@ -16,7 +16,7 @@ public enum CoreSchema {
                 ) STRICT
                 """)
         },
-    ] + CoreDomainSchema.migrations + SyncSchema.migrations)
+    ] + CoreDomainSchema.migrations + SyncSchema.migrations + LeanAppendsSchema.migrations)
 
     static func meta(_ db: Database, _ key: String) throws -> String? {
         try String.fetchOne(db, sql: "SELECT value FROM haven_meta WHERE key = ?", arguments: [key])
