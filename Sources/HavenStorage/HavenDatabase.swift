@@ -148,23 +148,42 @@ public final class HavenDatabase: Sendable {
     }
 
     /// Applies the migrations of one owner that are not applied yet. Each
-    /// runs in its own transaction; a failing one leaves the file as it was.
+    /// runs in its own transaction; a failing one leaves the file as it was,
+    /// and the error names it.
     public func migrate(_ set: MigrationSet) throws {
         guard !set.migrations.isEmpty else { return }
         var migrator = DatabaseMigrator()
         for migration in set.migrations {
-            migrator.registerMigration("\(set.namespace)/\(migration.name)") { db in try migration.apply(db) }
+            let id = "\(set.namespace)/\(migration.name)"
+            migrator.registerMigration(id) { db in
+                do { try migration.apply(db) } catch { throw FailedMigration(id: id, underlying: error) }
+            }
         }
         let before = try pool.read { db in try migrator.appliedIdentifiers(db) }
         do {
             try migrator.migrate(pool)
             try pool.write { db in try db.execute(sql: "PRAGMA user_version = \(Self.formatVersion)") }
+        } catch let failed as FailedMigration {
+            throw StorageError("schema migration \(failed.id) failed, and the database was left as it was: \(failed.underlying)")
         } catch {
             throw StorageError("schema migration of \(set.namespace) failed, and the database was left as it was: \(error)")
         }
-        let after = try pool.read { db in try migrator.appliedIdentifiers(db) }
-        for id in after.subtracting(before).sorted() {
+        let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }.subtracting(before)
+        for id in applied.sorted() {
             logger.info("applied migration", metadata: ["migration": "\(id)"])
+        }
+        if !applied.isEmpty { truncateWAL() }
+    }
+
+    /// A migration that rewrites a table leaves a WAL as large as the
+    /// table, and SQLite reuses a WAL file without shrinking it: copy it
+    /// into the file now and cut it to nothing. Only a tidy-up — a busy
+    /// checkpoint leaves the WAL as it is, and later checkpoints copy it.
+    private func truncateWAL() {
+        do {
+            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        } catch {
+            logger.notice("could not truncate the WAL after a schema change; it keeps its size until havend stops", metadata: ["error": "\(error)"])
         }
     }
 

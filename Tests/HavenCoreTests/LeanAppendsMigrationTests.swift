@@ -37,7 +37,24 @@ import Testing
         try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY seq").map(\.description)
     }
 
-    /// Every index and table on the two rebuilt tables, with its SQL.
+    /// The indexes and triggers on the two rebuilt tables with their SQL,
+    /// and each column's type, constraint, default and position.
+    func definitions(_ db: Database) throws -> [String] {
+        try String.fetchAll(db, sql: """
+            SELECT type || ' ' || name || ': ' || sql FROM sqlite_master
+            WHERE type IN ('index', 'trigger') AND sql IS NOT NULL AND tbl_name IN ('outbox', 'audit_log') ORDER BY name
+            """)
+            + ["outbox", "audit_log"].flatMap { table in
+                try Row.fetchAll(db, sql: "SELECT cid, name, type, \"notnull\", dflt_value, pk FROM pragma_table_xinfo(?)", arguments: [table])
+                    .map { row -> String in
+                        // seq, the rowid, was NOT NULL in effect before; it is now declared so.
+                        let notNull = row["name"] == "seq" ? "(rowid)" : "\(row["notnull"] as Int)"
+                        return "\(table).\(row["cid"] as Int) \(row["name"] as String) \(row["type"] as String) notnull=\(notNull) default=\(row["dflt_value"] as String? ?? "none") pk=\(row["pk"] as Int)"
+                    }
+            }
+    }
+
+    /// Every index, table and trigger on the two rebuilt tables, by name.
     func schema(_ db: Database) throws -> [String] {
         try String.fetchAll(db, sql: """
             SELECT type || ' ' || name FROM sqlite_master WHERE tbl_name IN ('outbox', 'audit_log') ORDER BY type, name
@@ -55,7 +72,9 @@ import Testing
             }
             try db.execute(sql: "INSERT INTO outbox_cursors (subscriber, last_seq, updated_at) VALUES ('routing', 20, 0)")
         }
-        let (auditBefore, outboxBefore) = try old.pool.read { db in (try dump(db, "audit_log"), try dump(db, "outbox")) }
+        let (auditBefore, outboxBefore, definitionsBefore) = try old.pool.read { db in
+            (try dump(db, "audit_log"), try dump(db, "outbox"), try definitions(db))
+        }
         #expect(try old.pool.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_sequence") } == ["outbox"])
         try old.close()
 
@@ -65,6 +84,7 @@ import Testing
         try migrated.pool.read { db throws in
             #expect(try dump(db, "audit_log") == auditBefore)
             #expect(try dump(db, "outbox") == outboxBefore)
+            #expect(try definitions(db) == definitionsBefore)
             #expect(try AuditLog.verify(db).ok)
             #expect(try Int.fetchOne(db, sql: "SELECT last_seq FROM outbox_cursors WHERE subscriber = 'routing'") == 20)
             #expect(try schema(db) == [
@@ -86,6 +106,31 @@ import Testing
         try migrated.pool.read { db throws in
             #expect(try AuditLog.verify(db) == AuditLog.Verification(ok: true, checked: 26, firstBadSequence: 0, problem: "",
                                                                       headHash: String.fetchOne(db, sql: "SELECT hash FROM audit_log WHERE seq = 26")!))
+        }
+    }
+
+    /// Haven never deletes outbox events, but should the newest have been
+    /// deleted by hand, `AUTOINCREMENT` would have numbered the next after
+    /// them: the migration keeps that, so no cursor skips a new event.
+    @Test func anOutboxWhoseNewestEventsWereDeletedKeepsItsNumbering() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("h.sqlite")
+        let old = try HavenDatabase.open(path: path, migrations: [before], knownMigrations: Set(CoreSchema.migrations.identifiers), logger: logger)
+        try old.pool.write { db in
+            for n in 1...10 { try insertEvent(db, n) }
+            try db.execute(sql: "DELETE FROM outbox WHERE seq > 7")
+            try db.execute(sql: "INSERT INTO outbox_cursors (subscriber, last_seq, updated_at) VALUES ('routing', 10, 0)")
+        }
+        try old.close()
+
+        let migrated = try HavenDatabase.open(path: path, migrations: [CoreSchema.migrations],
+                                              knownMigrations: Set(CoreSchema.migrations.identifiers), logger: logger)
+        defer { try? migrated.close() }
+        try migrated.pool.write { db throws in
+            #expect(try String.fetchOne(db, sql: "SELECT type FROM outbox WHERE seq = 10") == "outbox.sequence_kept")
+            #expect(try String.fetchOne(db, sql: "SELECT attributes FROM outbox WHERE seq = 10") == #"{"newest_event_left":"7"}"#)
+            try insertEvent(db, 11)
+            #expect(db.lastInsertedRowID == 11)
         }
     }
 

@@ -42,7 +42,7 @@ import Testing
     @Test func aFailedMigrationLeavesTheFileAsItWas() throws {
         let dir = TemporaryDirectory()
         let db = try HavenDatabase.open(path: dir.file("h.sqlite"), migrations: [core()], knownMigrations: [], logger: logger)
-        #expect(throws: StorageError.self) {
+        let error = #expect(throws: StorageError.self) {
             try db.migrate(MigrationSet(namespace: "bad", migrations: [
                 Migration("0001") { db in
                     try db.execute(sql: "CREATE TABLE bad_half (id INTEGER)")
@@ -50,9 +50,29 @@ import Testing
                 },
             ]))
         }
+        #expect(error?.description.hasPrefix("schema migration bad/0001 failed, and the database was left as it was: ") == true)
         #expect(try db.pool.read { try $0.tableExists("bad_half") } == false)
         #expect(try db.appliedMigrations() == ["core/0001-things"])
         try db.close()
+    }
+
+    /// A migration that rewrites a large table leaves a WAL that size;
+    /// SQLite would reuse the file without shrinking it.
+    @Test func aMigrationLeavesNoWALBehind() throws {
+        let dir = TemporaryDirectory()
+        let path = dir.file("h.sqlite")
+        let db = try HavenDatabase.open(path: path, migrations: [core([
+            Migration("0002-fill") { db in
+                try db.execute(sql: """
+                    WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2000)
+                    INSERT INTO things (name) SELECT printf('%08d', i) || zeroblob(1000) FROM n
+                    """)
+            },
+        ])], knownMigrations: [], logger: logger)
+        defer { try? db.close() }
+        #expect(try db.pool.read { try Int.fetchOne($0, sql: "SELECT count(*) FROM things") } == 2000)
+        let wal = try FileManager.default.attributesOfItem(atPath: path + "-wal")[.size] as? Int
+        #expect(wal == 0)
     }
 
     @Test func refusesAFileFromANewerFormat() throws {

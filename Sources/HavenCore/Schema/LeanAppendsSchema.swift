@@ -1,4 +1,6 @@
+import Foundation
 import GRDB
+import HavenJSON
 import HavenStorage
 
 /// Fewer b-trees on the tables every write appends to. Each b-tree a row
@@ -17,6 +19,12 @@ import HavenStorage
 ///   or type). The ids are UUIDv7s made here, unique by construction; sync
 ///   keys a node's audit entries by node and sequence (`node_audit_log`).
 ///
+/// Should an outbox's newest events have been deleted by hand (Haven never
+/// deletes them), `AUTOINCREMENT` would have gone on after the deleted
+/// numbers and the rowid would not: the rebuilt outbox then gets one
+/// `outbox.sequence_kept` event at the highest number ever given, so new
+/// events still come after every cursor.
+///
 /// Both tables are rebuilt with the same columns in the same order, and
 /// their other indexes and the audit log's guards made again. Dropping the
 /// old audit table does not run its DELETE guard (SQLite's DROP TABLE fires
@@ -24,6 +32,8 @@ import HavenStorage
 enum LeanAppendsSchema {
     static let migrations: [Migration] = [
         Migration("0007-lean-appends") { db in
+            let highestGiven = try db.tableExists("sqlite_sequence")
+                ? try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") ?? 0 : 0
             try db.execute(sql: """
                 CREATE TABLE outbox_rebuilt (
                     seq INTEGER PRIMARY KEY NOT NULL,
@@ -75,6 +85,14 @@ enum LeanAppendsSchema {
                     SELECT RAISE(ABORT, 'audit entries cannot be deleted');
                 END;
                 """)
+            let newest = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM outbox") ?? 0
+            if highestGiven > newest {
+                try db.execute(sql: """
+                    INSERT INTO outbox (seq, id, type, occurred_at, origin_node, attributes)
+                    VALUES (?, ?, 'outbox.sequence_kept', ?, coalesce((SELECT value FROM haven_meta WHERE key = 'node_id'), ''), ?)
+                    """, arguments: [highestGiven, RecordID.make(), StoredTime.ms(Date()),
+                                     JSONWriter.write(.object([("newest_event_left", .string(String(newest)))]), pretty: false)])
+            }
         },
     ]
 }
