@@ -73,6 +73,9 @@ public final class OutboxSignal: Sendable {
 }
 
 /// SQL for the outbox: events written in the same transaction as the change.
+/// `seq` is the rowid (`core/0007-lean-appends`): pruning old events must
+/// keep the newest, or its number would be given again and cursors past it
+/// would skip the new event.
 enum Outbox {
     static func publish(_ db: Database, _ event: NewEvent, node: String, at: Date, signal: OutboxSignal) throws -> Int64 {
         let attributes = JSONWriter.write(.object(event.attributes.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }), pretty: false)
