@@ -33,8 +33,10 @@ struct DurableWriteFigures {
         let half = max(1, run.scale.baselineTransactions / 2)
         let before = try plainSQLite(transactions: half, file: "plain-baseline-before")
         let load = LoadGenerator(executable: run.tools.benchClient)
+        let cpuBefore = HostCPU.now()
         let result = try await load.run(socket: run.daemon.socketPath, requestFile: requestFile,
                                         load: .concurrent(connections: 64, inflight: 1, seconds: run.scale.durableWriteSeconds), warmup: 2)
+        let host = HostCPU.shares(cpuBefore, HostCPU.now())
         let rest = max(1, run.scale.baselineTransactions - half)
         let after = try plainSQLite(transactions: rest, file: "plain-baseline-after")
         let baseline = Double(half + rest) / (before + after)
@@ -42,7 +44,8 @@ struct DurableWriteFigures {
             Figure("durable concern creation, 64 concurrent writers", value: result.callsPerSecond, unit: "concerns/s",
                    baseline: ("plain SQLite, 1 FULL txn per concern", baseline), target: .ratioAtLeast(5),
                    note: "p50 \(Figure.format(result.p50)) µs, p99 \(Figure.format(result.p99)) µs per acknowledged concern; "
-                       + "baseline \(Figure.format(Double(half) / before))/s before and \(Figure.format(Double(rest) / after))/s after"),
+                       + "baseline \(Figure.format(Double(half) / before))/s before and \(Figure.format(Double(rest) / after))/s after"
+                       + (host.map { "; during Haven's load (its warm-up included): \($0)" } ?? "")),
         ]
     }
 

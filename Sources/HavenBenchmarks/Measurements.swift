@@ -42,3 +42,44 @@ enum ProcessMemory {
         return (kib("VmRSS") / 1024, kib("VmHWM") / 1024)
     }
 }
+
+/// The whole machine's CPU time, from the first line of /proc/stat. On a
+/// shared VM the time the host gives to other tenants (steal) moves every
+/// figure, and the idle share says whether a figure was CPU-bound; a figure's
+/// note carries both, so a reader can tell the host's minute from Haven's.
+struct HostCPU {
+    let total: UInt64
+    let idle: UInt64
+    let steal: UInt64
+
+    /// Now, or nil where there is no /proc/stat.
+    static func now() -> HostCPU? {
+        (try? String(contentsOfFile: "/proc/stat", encoding: .utf8)).flatMap(HostCPU.init(procStat:))
+    }
+
+    /// From /proc/stat's text: "cpu  user nice system idle iowait irq softirq steal ..."
+    /// (guest time is already counted in user and nice).
+    init?(procStat: String) {
+        guard let line = procStat.split(separator: "\n").first, line.hasPrefix("cpu ") else { return nil }
+        let fields = line.split(separator: " ").dropFirst().map { UInt64($0) }
+        guard fields.count >= 8, fields.allSatisfy({ $0 != nil }) else { return nil }
+        let ticks = fields.prefix(8).map { $0! }
+        total = ticks.reduce(0, +)
+        idle = ticks[3] + ticks[4]
+        steal = ticks[7]
+    }
+
+    /// "host idle 23 %, steal 4 %" over the time since `earlier`.
+    func shares(since earlier: HostCPU) -> String {
+        let elapsed = Double(total &- earlier.total)
+        guard elapsed > 0 else { return "host CPU not counted" }
+        func percent(_ now: UInt64, _ then: UInt64) -> String { String(Int((Double(now &- then) / elapsed * 100).rounded())) }
+        return "host idle \(percent(idle, earlier.idle)) %, steal \(percent(steal, earlier.steal)) %"
+    }
+
+    /// `shares(since:)` between two readings, or nothing when either is missing.
+    static func shares(_ before: HostCPU?, _ after: HostCPU?) -> String? {
+        guard let before, let after else { return nil }
+        return after.shares(since: before)
+    }
+}

@@ -45,6 +45,7 @@ struct TimelineFigures {
         // a baseline connection's page cache at its next read, and the
         // turn's first queries would otherwise find even the index roots cold.
         var next = Self.warmup
+        let cpuBefore = HostCPU.now()
         while next < students.count {
             // The turn's warm-up students, then its measured ones.
             let reads = (next == Self.warmup ? 0 : next - Self.warmupPerTurn)..<min(students.count, next + Self.studentsPerTurn)
@@ -56,6 +57,7 @@ struct TimelineFigures {
             try concernsOnly.time(Array(students[reads]), warmup: warmup)
             next = reads.upperBound
         }
+        let host = HostCPU.shares(cpuBefore, HostCPU.now())
         let rows = direct.rows, concerns = concernsOnly.rows
         let servedP99 = Samples.percentile(served, 0.99), servedP50 = Samples.median(served)
         let audited = try auditedQueries(students)
@@ -63,6 +65,7 @@ struct TimelineFigures {
             + "\(Self.studentsPerTurn) students at a time; the query read "
             + "\(Figure.format(Double(rows) / Double(max(direct.samples.count, 1)))) rows per student on average "
             + "(\(Figure.format(Double(concerns) / Double(max(concernsOnly.samples.count, 1)))) concerns)"
+            + (host.map { "; during the turns: \($0)" } ?? "")
         return [
             Figure("student timeline read p99 (Timeline/Get)", value: servedP99, unit: "µs",
                    baseline: ("one indexed SQL query", Samples.percentile(direct.samples, 0.99)), target: .ratioAtMost(3), note: note),

@@ -38,6 +38,7 @@ struct UnaryCallFigures {
 
         var havendP50: [Double] = [], havendP99: [Double] = [], echoP50: [Double] = [], echoP99: [Double] = []
         var ttrpcP50: [Double] = [], ttrpcP99: [Double] = []
+        let cpuBefore = HostCPU.now()
         for _ in 0..<3 {
             let e = try await load.run(socket: echo.socket, requestFile: requestFile, load: .sequential(calls: scale.latencyCalls), echo: true)
             echoP50.append(e.p50); echoP99.append(e.p99)
@@ -49,6 +50,9 @@ struct UnaryCallFigures {
             havendP50.append(h.p50); havendP99.append(h.p99)
         }
 
+        // Round trips on an idle machine wait on a vCPU's wake-up
+        // (performance.md, "Unary latency"): its idle share is context.
+        let host = HostCPU.shares(cpuBefore, HostCPU.now())
         var havendRate: [Double] = [], ttrpcRate: [Double] = []
         let concurrent = LoadGenerator.Load.concurrent(connections: 4, inflight: 16, seconds: scale.throughputSeconds)
         for _ in 0..<2 {
@@ -60,7 +64,7 @@ struct UnaryCallFigures {
         run.peakRSSUnderLoad = ProcessMemory.rss(pid: run.daemon.pid).peak
 
         let missing = run.tools.ttrpcUnavailable
-        let calls = "\(scale.latencyCalls) sequential calls × 3 rounds, median round"
+        let calls = "\(scale.latencyCalls) sequential calls × 3 rounds, median round" + (host.map { "; \($0)" } ?? "")
         func ttrpcBaseline(_ values: [Double]) -> (name: String, value: Double)? {
             values.isEmpty ? nil : ("containerd ttrpc", Samples.median(values))
         }

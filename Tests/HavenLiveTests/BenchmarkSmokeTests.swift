@@ -15,6 +15,7 @@ import Testing
             var unit: String
             var baselineName: String?
             var baseline: Double?
+            var note: String?
         }
         var scale: String
         var figures: [Figure]
@@ -56,6 +57,12 @@ import Testing
         if FileManager.default.fileExists(atPath: "/usr/share/gocode/src/github.com/containerd/ttrpc") {
             let ttrpc = report.figures.first { $0.name == "Health round trip p50 vs ttrpc" }
             #expect((ttrpc?.baseline ?? 0) > 0, "the ttrpc baseline did not run")
+        }
+        // The figures the host's busy minutes move say how busy it was (/proc/stat).
+        for name in ["Health round trip p50 vs echo", "durable concern creation, 64 concurrent writers",
+                     "student timeline read p99 (Timeline/Get)"] {
+            let note = report.figures.first { $0.name == name }?.note ?? ""
+            #expect(note.range(of: #"host idle \d+ %, steal \d+ %"#, options: .regularExpression) != nil, "\(name): \(note)")
         }
         // Absolute figures: import, start, memory.
         for prefix in ["OneRoster import of", "start to first answered Hello", "havend resident memory, idle after start"] {
