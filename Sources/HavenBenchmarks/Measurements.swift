@@ -71,9 +71,12 @@ struct HostCPU {
 
     /// "host idle 23 %, steal 4 %" over the time since `earlier`.
     func shares(since earlier: HostCPU) -> String {
-        let elapsed = Double(total &- earlier.total)
+        let elapsed = Double(total >= earlier.total ? total - earlier.total : 0)
         guard elapsed > 0 else { return "host CPU not counted" }
-        func percent(_ now: UInt64, _ then: UInt64) -> String { String(Int((Double(now &- then) / elapsed * 100).rounded())) }
+        // A counter may step back (the kernel allows it for iowait): count that as none.
+        func percent(_ now: UInt64, _ then: UInt64) -> String {
+            String(Int((min(1, Double(now >= then ? now - then : 0) / elapsed) * 100).rounded()))
+        }
         return "host idle \(percent(idle, earlier.idle)) %, steal \(percent(steal, earlier.steal)) %"
     }
 

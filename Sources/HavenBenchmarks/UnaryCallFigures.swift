@@ -72,7 +72,7 @@ struct UnaryCallFigures {
             Figure("Health round trip p50 vs echo", value: Samples.median(havendP50), unit: "µs",
                    baseline: ("C echo", Samples.median(echoP50)), target: .ratioAtMost(1.5), note: calls),
             Figure("Health round trip p50 vs ttrpc", value: Samples.median(havendP50), unit: "µs",
-                   baseline: ttrpcBaseline(ttrpcP50), target: .ratioAtMost(1.0), note: missing),
+                   baseline: ttrpcBaseline(ttrpcP50), target: .ratioAtMost(1.0), note: missing ?? host),
             Figure("Health round trip p99 vs echo", value: Samples.median(havendP99), unit: "µs",
                    baseline: ("C echo", Samples.median(echoP99)), target: .report),
             Figure("Health round trip p99 vs ttrpc", value: Samples.median(havendP99), unit: "µs",

@@ -154,19 +154,18 @@ public final class HavenDatabase: Sendable {
         guard !set.migrations.isEmpty else { return }
         var migrator = DatabaseMigrator()
         for migration in set.migrations {
-            let id = "\(set.namespace)/\(migration.name)"
-            migrator.registerMigration(id) { db in
-                do { try migration.apply(db) } catch { throw FailedMigration(id: id, underlying: error) }
-            }
+            migrator.registerMigration("\(set.namespace)/\(migration.name)") { db in try migration.apply(db) }
         }
         let before = try pool.read { db in try migrator.appliedIdentifiers(db) }
         do {
             try migrator.migrate(pool)
             try pool.write { db in try db.execute(sql: "PRAGMA user_version = \(Self.formatVersion)") }
-        } catch let failed as FailedMigration {
-            throw StorageError("schema migration \(failed.id) failed, and the database was left as it was: \(failed.underlying)")
         } catch {
-            throw StorageError("schema migration of \(set.namespace) failed, and the database was left as it was: \(error)")
+            // The first one not applied is the one that failed, whether in
+            // its own SQL, GRDB's foreign-key check after it, or its commit.
+            let applied = (try? pool.read { db in try migrator.appliedIdentifiers(db) }) ?? before
+            let failed = set.identifiers.first { !applied.contains($0) }.map { "schema migration \($0)" }
+            throw StorageError("\(failed ?? "schema migration of \(set.namespace)") failed, and the database was left as it was: \(error)")
         }
         let applied = try pool.read { db in try migrator.appliedIdentifiers(db) }.subtracting(before)
         for id in applied.sorted() {
@@ -177,13 +176,22 @@ public final class HavenDatabase: Sendable {
 
     /// A migration that rewrites a table leaves a WAL as large as the
     /// table, and SQLite reuses a WAL file without shrinking it: copy it
-    /// into the file now and cut it to nothing. Only a tidy-up — a busy
-    /// checkpoint leaves the WAL as it is, and later checkpoints copy it.
+    /// into the file now and cut it to nothing. Only a tidy-up: while the
+    /// background checkpoint holds the checkpoint lock (a plugin's
+    /// migrations run after it started) this tries again for a second, and
+    /// then leaves the WAL to later checkpoints.
     private func truncateWAL() {
-        do {
-            try pool.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
-        } catch {
-            logger.notice("could not truncate the WAL after a schema change; it keeps its size until havend stops", metadata: ["error": "\(error)"])
+        for attempt in 1...100 {
+            do {
+                let (frames, copied) = try pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+                writer.noteCheckpoint(frames: frames, copied: copied)
+                return
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY && attempt < 100 {
+                usleep(10_000)
+            } catch {
+                logger.notice("could not truncate the WAL after a schema change; it keeps its size until havend stops", metadata: ["error": "\(error)"])
+                return
+            }
         }
     }
 

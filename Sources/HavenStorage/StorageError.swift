@@ -4,8 +4,3 @@ public struct StorageError: Error, CustomStringConvertible, Equatable {
     public init(_ description: String) { self.description = description }
 }
 
-/// A migration's error, with the migration it came from.
-struct FailedMigration: Error {
-    let id: String
-    let underlying: any Error
-}

@@ -117,6 +117,7 @@ import Testing
         let path = dir.file("h.sqlite")
         let old = try HavenDatabase.open(path: path, migrations: [before], knownMigrations: Set(CoreSchema.migrations.identifiers), logger: logger)
         try old.pool.write { db in
+            try db.execute(sql: "INSERT INTO haven_meta (key, value) VALUES ('node_id', 'node-test')")
             for n in 1...10 { try insertEvent(db, n) }
             try db.execute(sql: "DELETE FROM outbox WHERE seq > 7")
             try db.execute(sql: "INSERT INTO outbox_cursors (subscriber, last_seq, updated_at) VALUES ('routing', 10, 0)")
@@ -129,6 +130,7 @@ import Testing
         try migrated.pool.write { db throws in
             #expect(try String.fetchOne(db, sql: "SELECT type FROM outbox WHERE seq = 10") == "outbox.sequence_kept")
             #expect(try String.fetchOne(db, sql: "SELECT attributes FROM outbox WHERE seq = 10") == #"{"newest_event_left":"7"}"#)
+            #expect(try String.fetchOne(db, sql: "SELECT origin_node FROM outbox WHERE seq = 10") == "node-test")
             try insertEvent(db, 11)
             #expect(db.lastInsertedRowID == 11)
         }

@@ -64,6 +64,9 @@ import Testing
             let note = report.figures.first { $0.name == name }?.note ?? ""
             #expect(note.range(of: #"host idle \d+ %, steal \d+ %"#, options: .regularExpression) != nil, "\(name): \(note)")
         }
+        let durable = report.figures.first { $0.name == "durable concern creation, 64 concurrent writers" }?.note ?? ""
+        #expect(durable.range(of: #"during the baseline: host idle \d+ %, steal \d+ % before, host idle \d+ %, steal \d+ % after"#,
+                              options: .regularExpression) != nil, "\(durable)")
         // Absolute figures: import, start, memory.
         for prefix in ["OneRoster import of", "start to first answered Hello", "havend resident memory, idle after start"] {
             #expect(names.contains { $0.hasPrefix(prefix) }, "missing figure \(prefix)…")

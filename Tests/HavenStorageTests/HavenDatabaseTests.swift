@@ -56,6 +56,27 @@ import Testing
         try db.close()
     }
 
+    /// GRDB checks foreign keys after a migration's own SQL ran: a
+    /// violation found then still names the migration.
+    @Test func aMigrationFailingItsForeignKeyCheckIsNamed() throws {
+        let dir = TemporaryDirectory()
+        let db = try HavenDatabase.open(path: dir.file("h.sqlite"), migrations: [core()], knownMigrations: [], logger: logger)
+        defer { try? db.close() }
+        let error = #expect(throws: StorageError.self) {
+            try db.migrate(core([
+                Migration("0002-orphan") { db in
+                    try db.execute(sql: """
+                        CREATE TABLE parents (id INTEGER PRIMARY KEY);
+                        CREATE TABLE children (parent_id INTEGER REFERENCES parents(id));
+                        INSERT INTO children VALUES (5);
+                        """)
+                },
+            ]))
+        }
+        #expect(error?.description.hasPrefix("schema migration core/0002-orphan failed, and the database was left as it was: ") == true)
+        #expect(try db.pool.read { try $0.tableExists("children") } == false)
+    }
+
     /// A migration that rewrites a large table leaves a WAL that size;
     /// SQLite would reuse the file without shrinking it.
     @Test func aMigrationLeavesNoWALBehind() throws {
