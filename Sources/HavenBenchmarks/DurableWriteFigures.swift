@@ -31,18 +31,14 @@ struct DurableWriteFigures {
         // disk's fsync time drifts by several times within minutes, and a
         // baseline on one side only would carry that drift into the ratio.
         let half = max(1, run.scale.baselineTransactions / 2)
-        let cpuBeforeBaseline = HostCPU.now()
-        let before = try plainSQLite(transactions: half, file: "plain-baseline-before")
-        let baselineBeforeHost = HostCPU.shares(cpuBeforeBaseline, HostCPU.now())
+        let (before, hostBefore) = try await HostCPU.shares { try plainSQLite(transactions: half, file: "plain-baseline-before") }
         let load = LoadGenerator(executable: run.tools.benchClient)
-        let cpuBefore = HostCPU.now()
-        let result = try await load.run(socket: run.daemon.socketPath, requestFile: requestFile,
-                                        load: .concurrent(connections: 64, inflight: 1, seconds: run.scale.durableWriteSeconds), warmup: 2)
-        let host = HostCPU.shares(cpuBefore, HostCPU.now())
+        let (result, host) = try await HostCPU.shares {
+            try await load.run(socket: run.daemon.socketPath, requestFile: requestFile,
+                               load: .concurrent(connections: 64, inflight: 1, seconds: run.scale.durableWriteSeconds), warmup: 2)
+        }
         let rest = max(1, run.scale.baselineTransactions - half)
-        let cpuAfterLoad = HostCPU.now()
-        let after = try plainSQLite(transactions: rest, file: "plain-baseline-after")
-        let baselineAfterHost = HostCPU.shares(cpuAfterLoad, HostCPU.now())
+        let (after, hostAfter) = try await HostCPU.shares { try plainSQLite(transactions: rest, file: "plain-baseline-after") }
         let baseline = Double(half + rest) / (before + after)
         return [
             Figure("durable concern creation, 64 concurrent writers", value: result.callsPerSecond, unit: "concerns/s",
@@ -50,7 +46,7 @@ struct DurableWriteFigures {
                    note: "p50 \(Figure.format(result.p50)) µs, p99 \(Figure.format(result.p99)) µs per acknowledged concern; "
                        + "baseline \(Figure.format(Double(half) / before))/s before and \(Figure.format(Double(rest) / after))/s after"
                        + (host.map { "; during Haven's load (its warm-up included): \($0)" } ?? "")
-                       + (baselineBeforeHost.flatMap { b in baselineAfterHost.map { "; during the baseline: \(b) before, \($0) after" } } ?? "")),
+                       + (hostBefore.map { "; during the baseline: \($0) before, \(hostAfter ?? "not counted") after" } ?? "")),
         ]
     }
 

@@ -80,6 +80,14 @@ struct HostCPU {
         return "host idle \(percent(idle, earlier.idle)) %, steal \(percent(steal, earlier.steal)) %"
     }
 
+    /// Runs `body`, and returns what it returned with the machine's shares
+    /// while it ran (nil where there is no /proc/stat).
+    static func shares<T>(during body: () async throws -> T) async rethrows -> (result: T, host: String?) {
+        let before = now()
+        let result = try await body()
+        return (result, shares(before, now()))
+    }
+
     /// `shares(since:)` between two readings, or nothing when either is missing.
     static func shares(_ before: HostCPU?, _ after: HostCPU?) -> String? {
         guard let before, let after else { return nil }

@@ -45,19 +45,19 @@ struct TimelineFigures {
         // a baseline connection's page cache at its next read, and the
         // turn's first queries would otherwise find even the index roots cold.
         var next = Self.warmup
-        let cpuBefore = HostCPU.now()
-        while next < students.count {
-            // The turn's warm-up students, then its measured ones.
-            let reads = (next == Self.warmup ? 0 : next - Self.warmupPerTurn)..<min(students.count, next + Self.studentsPerTurn)
-            let warmup = next - reads.lowerBound
-            try Self.framedRequests(Array(requests[reads])).write(to: URL(fileURLWithPath: requestsFile))
-            served += try await load.latencies(socket: run.daemon.socketPath, requestsFile: requestsFile,
-                                               load: .sequential(calls: reads.count - warmup), warmup: warmup, samplesFile: samplesFile)
-            try direct.time(Array(students[reads]), warmup: warmup)
-            try concernsOnly.time(Array(students[reads]), warmup: warmup)
-            next = reads.upperBound
+        let (_, host) = try await HostCPU.shares {
+            while next < students.count {
+                // The turn's warm-up students, then its measured ones.
+                let reads = (next == Self.warmup ? 0 : next - Self.warmupPerTurn)..<min(students.count, next + Self.studentsPerTurn)
+                let warmup = next - reads.lowerBound
+                try Self.framedRequests(Array(requests[reads])).write(to: URL(fileURLWithPath: requestsFile))
+                served += try await load.latencies(socket: run.daemon.socketPath, requestsFile: requestsFile,
+                                                   load: .sequential(calls: reads.count - warmup), warmup: warmup, samplesFile: samplesFile)
+                try direct.time(Array(students[reads]), warmup: warmup)
+                try concernsOnly.time(Array(students[reads]), warmup: warmup)
+                next = reads.upperBound
+            }
         }
-        let host = HostCPU.shares(cpuBefore, HostCPU.now())
         let rows = direct.rows, concerns = concernsOnly.rows
         let servedP99 = Samples.percentile(served, 0.99), servedP50 = Samples.median(served)
         let audited = try auditedQueries(students)

@@ -38,21 +38,20 @@ struct UnaryCallFigures {
 
         var havendP50: [Double] = [], havendP99: [Double] = [], echoP50: [Double] = [], echoP99: [Double] = []
         var ttrpcP50: [Double] = [], ttrpcP99: [Double] = []
-        let cpuBefore = HostCPU.now()
-        for _ in 0..<3 {
-            let e = try await load.run(socket: echo.socket, requestFile: requestFile, load: .sequential(calls: scale.latencyCalls), echo: true)
-            echoP50.append(e.p50); echoP99.append(e.p99)
-            if let ttrpc {
-                let t = try await load.run(socket: ttrpc.socket, requestFile: requestFile, load: .sequential(calls: scale.latencyCalls))
-                ttrpcP50.append(t.p50); ttrpcP99.append(t.p99)
-            }
-            let h = try await load.run(socket: run.daemon.socketPath, requestFile: requestFile, load: .sequential(calls: scale.latencyCalls))
-            havendP50.append(h.p50); havendP99.append(h.p99)
-        }
-
         // Round trips on an idle machine wait on a vCPU's wake-up
         // (performance.md, "Unary latency"): its idle share is context.
-        let host = HostCPU.shares(cpuBefore, HostCPU.now())
+        let (_, host) = try await HostCPU.shares {
+            for _ in 0..<3 {
+                let e = try await load.run(socket: echo.socket, requestFile: requestFile, load: .sequential(calls: scale.latencyCalls), echo: true)
+                echoP50.append(e.p50); echoP99.append(e.p99)
+                if let ttrpc {
+                    let t = try await load.run(socket: ttrpc.socket, requestFile: requestFile, load: .sequential(calls: scale.latencyCalls))
+                    ttrpcP50.append(t.p50); ttrpcP99.append(t.p99)
+                }
+                let h = try await load.run(socket: run.daemon.socketPath, requestFile: requestFile, load: .sequential(calls: scale.latencyCalls))
+                havendP50.append(h.p50); havendP99.append(h.p99)
+            }
+        }
         var havendRate: [Double] = [], ttrpcRate: [Double] = []
         let concurrent = LoadGenerator.Load.concurrent(connections: 4, inflight: 16, seconds: scale.throughputSeconds)
         for _ in 0..<2 {

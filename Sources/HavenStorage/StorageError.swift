@@ -3,4 +3,3 @@ public struct StorageError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public init(_ description: String) { self.description = description }
 }
-

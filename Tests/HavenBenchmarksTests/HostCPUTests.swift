@@ -21,6 +21,12 @@ import Testing
         #expect(HostCPU.shares(before, nil) == nil)
     }
 
+    @Test func measuresTheMachineWhileABodyRuns() async throws {
+        let (result, host) = await HostCPU.shares { 42 }
+        #expect(result == 42)
+        #expect(host?.range(of: #"^(host idle \d+ %, steal \d+ %|host CPU not counted)$"#, options: .regularExpression) != nil)
+    }
+
     @Test func aCounterThatStepsBackCountsAsNone() throws {
         // Idle with iowait goes from 1000 to 850 ticks; 150 ticks pass in all.
         let before = try #require(HostCPU(procStat: stat("100 0 100 700 300 0 0 100 0 0")))

@@ -32,8 +32,8 @@ import HavenStorage
 enum LeanAppendsSchema {
     static let migrations: [Migration] = [
         Migration("0007-lean-appends") { db in
-            let highestGiven = try db.tableExists("sqlite_sequence")
-                ? try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") ?? 0 : 0
+            // 0005 made outbox with AUTOINCREMENT, and with it sqlite_sequence.
+            let highestGiven = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'") ?? 0
             try db.execute(sql: """
                 CREATE TABLE outbox_rebuilt (
                     seq INTEGER PRIMARY KEY NOT NULL,
@@ -88,9 +88,8 @@ enum LeanAppendsSchema {
             let newest = try Int64.fetchOne(db, sql: "SELECT coalesce(max(seq), 0) FROM outbox") ?? 0
             if highestGiven > newest {
                 try db.execute(sql: """
-                    INSERT INTO outbox (seq, id, type, occurred_at, origin_node, attributes)
-                    VALUES (?, ?, 'outbox.sequence_kept', ?, coalesce((SELECT value FROM haven_meta WHERE key = 'node_id'), ''), ?)
-                    """, arguments: [highestGiven, RecordID.make(), StoredTime.ms(Date()),
+                    INSERT INTO outbox (seq, id, type, occurred_at, origin_node, attributes) VALUES (?, ?, 'outbox.sequence_kept', ?, ?, ?)
+                    """, arguments: [highestGiven, RecordID.make(), StoredTime.ms(Date()), try CoreSchema.meta(db, "node_id") ?? "",
                                      JSONWriter.write(.object([("newest_event_left", .string(String(newest)))]), pretty: false)])
             }
         },
