@@ -32,29 +32,40 @@ struct LoadGenerator {
         case concurrent(connections: Int, inflight: Int, seconds: Double)
     }
 
+    /// What the client sends.
+    enum Requests {
+        /// A file holding one encoded ttrpc.Request, sent on every call.
+        case one(String)
+        /// A file holding encoded ttrpc.Requests, each after its length
+        /// (4 bytes, big-endian), sent in turn on each connection.
+        case inTurn(String)
+
+        var arguments: [String] {
+            switch self {
+            case .one(let file): ["--request", file]
+            case .inTurn(let file): ["--requests", file]
+            }
+        }
+    }
+
     /// `requestFile` holds one encoded ttrpc.Request; `echo` accepts the echoed Request frames.
     func run(socket: String, requestFile: String, load: Load, echo: Bool = false, warmup: Int = 200) async throws -> Result {
-        try await run(socket: socket, requests: ["--request", requestFile], load: load, echo: echo, warmup: warmup)
+        try await run(socket: socket, requests: Requests.one(requestFile).arguments, load: load, echo: echo, warmup: warmup)
     }
 
-    /// `requestsFile` holds encoded ttrpc.Requests, each after its length
-    /// (4 bytes, big-endian), sent in turn on each connection.
-    func run(socket: String, requestsFile: String, load: Load, warmup: Int) async throws -> Result {
-        try await run(socket: socket, requests: ["--requests", requestsFile], load: load, echo: false, warmup: warmup)
-    }
-
-    /// As `run(socket:requestsFile:load:warmup:)`, returning every measured
-    /// latency (µs) in the order answered, which the client writes to
-    /// `samplesFile` (`--samples`: one a line).
-    func latencies(socket: String, requestsFile: String, load: Load, warmup: Int, samplesFile: String) async throws -> [Double] {
-        _ = try await run(socket: socket, requests: ["--requests", requestsFile, "--samples", samplesFile], load: load, echo: false, warmup: warmup)
+    /// As `run`, also returning every measured latency (µs) in the order
+    /// answered, which the client writes to `samplesFile` (`--samples`: one
+    /// a line), so that several runs can be pooled, or each sequential call
+    /// paired with its request.
+    func latencies(socket: String, requests: Requests, load: Load, warmup: Int, samplesFile: String) async throws -> (result: Result, latencies: [Double]) {
+        let result = try await run(socket: socket, requests: requests.arguments + ["--samples", samplesFile], load: load, echo: false, warmup: warmup)
         let text = try String(contentsOfFile: samplesFile, encoding: .utf8)
-        return try text.split(separator: "\n").enumerated().map { line, sample in
+        return (result, try text.split(separator: "\n").enumerated().map { line, sample in
             guard let value = Double(sample) else {
                 throw BenchmarkError("\(samplesFile), line \(line + 1): \"\(sample)\" is not a latency")
             }
             return value
-        }
+        })
     }
 
     private func run(socket: String, requests: [String], load: Load, echo: Bool, warmup: Int) async throws -> Result {

@@ -71,13 +71,9 @@ struct HostCPU {
 
     /// "host idle 23 %, steal 4 %" over the time since `earlier`.
     func shares(since earlier: HostCPU) -> String {
-        let elapsed = Double(total >= earlier.total ? total - earlier.total : 0)
-        guard elapsed > 0 else { return "host CPU not counted" }
-        // A counter may step back (the kernel allows it for iowait): count that as none.
-        func percent(_ now: UInt64, _ then: UInt64) -> String {
-            String(Int((min(1, Double(now >= then ? now - then : 0) / elapsed) * 100).rounded()))
-        }
-        return "host idle \(percent(idle, earlier.idle)) %, steal \(percent(steal, earlier.steal)) %"
+        var time = HostCPUTime()
+        time.add(from: earlier, to: self)
+        return time.shares
     }
 
     /// Runs `body`, and returns what it returned with the machine's shares
@@ -92,5 +88,42 @@ struct HostCPU {
     static func shares(_ before: HostCPU?, _ after: HostCPU?) -> String? {
         guard let before, let after else { return nil }
         return after.shares(since: before)
+    }
+
+    /// Runs `body`, adding the machine's CPU time while it ran to `time`
+    /// (left nil where there is no /proc/stat): a figure measured in turns
+    /// gives each side's shares over all of its turns.
+    static func count<T>(into time: inout HostCPUTime?, _ body: () async throws -> T) async rethrows -> T {
+        let before = now()
+        let result = try await body()
+        if let before, let after = now() {
+            var sum = time ?? HostCPUTime()
+            sum.add(from: before, to: after)
+            time = sum
+        }
+        return result
+    }
+}
+
+/// The machine's CPU time over one or more stretches, for its idle and steal shares.
+struct HostCPUTime {
+    var total: UInt64 = 0
+    var idle: UInt64 = 0
+    var steal: UInt64 = 0
+
+    /// Adds the time between two readings. A counter may step back (the
+    /// kernel allows it for iowait): that counts as none.
+    mutating func add(from earlier: HostCPU, to later: HostCPU) {
+        func elapsed(_ now: UInt64, _ then: UInt64) -> UInt64 { now >= then ? now - then : 0 }
+        total += elapsed(later.total, earlier.total)
+        idle += elapsed(later.idle, earlier.idle)
+        steal += elapsed(later.steal, earlier.steal)
+    }
+
+    /// "host idle 23 %, steal 4 %".
+    var shares: String {
+        guard total > 0 else { return "host CPU not counted" }
+        func percent(_ part: UInt64) -> String { String(Int((min(1, Double(part) / Double(total)) * 100).rounded())) }
+        return "host idle \(percent(idle)) %, steal \(percent(steal)) %"
     }
 }

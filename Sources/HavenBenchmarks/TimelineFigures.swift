@@ -51,8 +51,8 @@ struct TimelineFigures {
                 let reads = (next == Self.warmup ? 0 : next - Self.warmupPerTurn)..<min(students.count, next + Self.studentsPerTurn)
                 let warmup = next - reads.lowerBound
                 try Self.framedRequests(Array(requests[reads])).write(to: URL(fileURLWithPath: requestsFile))
-                served += try await load.latencies(socket: run.daemon.socketPath, requestsFile: requestsFile,
-                                                   load: .sequential(calls: reads.count - warmup), warmup: warmup, samplesFile: samplesFile)
+                served += try await load.latencies(socket: run.daemon.socketPath, requests: .inTurn(requestsFile),
+                                                   load: .sequential(calls: reads.count - warmup), warmup: warmup, samplesFile: samplesFile).latencies
                 try direct.time(Array(students[reads]), warmup: warmup)
                 try concernsOnly.time(Array(students[reads]), warmup: warmup)
                 next = reads.upperBound

@@ -35,6 +35,26 @@ import Testing
         #expect(before.shares(since: before) == "host CPU not counted")
     }
 
+    @Test func addsUpTheSharesOfSeveralStretches() throws {
+        // Two turns: 100 ticks with 50 idle and none stolen, then 300 with 30 idle and 90 stolen.
+        let readings = try ["0 0 0 0 0 0 0 0 0 0", "50 0 0 50 0 0 0 0 0 0", "60 0 0 50 0 0 0 0 0 0",
+                            "240 0 0 80 0 0 0 90 0 0"].map { try #require(HostCPU(procStat: stat($0))) }
+        var time = HostCPUTime()
+        #expect(time.shares == "host CPU not counted")
+        time.add(from: readings[0], to: readings[1])
+        time.add(from: readings[2], to: readings[3])
+        #expect(time.total == 400)
+        #expect(time.shares == "host idle 20 %, steal 23 %")
+    }
+
+    @Test func countsTheMachineOverEachBodyInto() async throws {
+        var time: HostCPUTime?
+        let first = await HostCPU.count(into: &time) { 1 }
+        let second = await HostCPU.count(into: &time) { 2 }
+        #expect(first + second == 3)
+        #expect(time != nil, "/proc/stat is read on Linux")
+    }
+
     @Test func refusesTextThatIsNotProcStat() {
         #expect(HostCPU(procStat: "") == nil)
         #expect(HostCPU(procStat: "intr 1 2 3\ncpu  1 2 3 4 5 6 7 8") == nil)
