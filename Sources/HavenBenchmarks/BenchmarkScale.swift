@@ -29,6 +29,6 @@ public struct BenchmarkScale: Sendable {
 
     public static let smoke = BenchmarkScale(
         name: "smoke", schools: 5, students: 500, concerns: 5_000, screenings: 500, referrals: 250,
-        latencyCalls: 200, throughputSeconds: 0.3, durableWriteSeconds: 0.4, durableTurns: 2, durableSettleSeconds: 0.1,
+        latencyCalls: 200, throughputSeconds: 0.3, durableWriteSeconds: 0.6, durableTurns: 2, durableSettleSeconds: 0.1,
         timelineReads: 30, reportRepeats: 1)
 }

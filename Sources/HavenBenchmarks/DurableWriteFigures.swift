@@ -32,34 +32,52 @@ struct DurableWriteFigures {
         // host's steal and its disk's fsync time change within seconds, and
         // a baseline measured in a block before or after the load put a busy
         // moment on one side only (one full run's 32 % steal fell on Haven's
-        // load alone). After each of Haven's turns, havend's background
-        // checkpoint copies what the turn wrote before the baseline's next
-        // turn uses the same disk.
+        // load alone). Which side goes first alternates, so that neither
+        // always follows the other. After each of Haven's turns the figure
+        // waits, for havend's background checkpoint to copy what is left
+        // of the turn's WAL before the baseline writes to the same disk
+        // (the copy the writer makes during a turn is counted in it).
         let baseline = try PlainSQLite(run: run)
         defer { baseline.close() }
         let load = LoadGenerator(executable: run.tools.benchClient)
-        let turnSeconds = run.scale.durableWriteSeconds / Double(run.scale.durableTurns)
-        var haven = (calls: 0, seconds: 0.0, latencies: [Double]()), plain = (transactions: 0, seconds: 0.0)
+        let turns = run.scale.durableTurns
+        precondition(turns > 0, "the durable figure needs at least one turn")
+        let turnSeconds = run.scale.durableWriteSeconds / Double(turns)
+        let writers = 64, warmup = 2
+        var haven = (rateSeconds: 0.0, seconds: 0.0, latencies: [Double]()), plain = (transactions: 0, seconds: 0.0)
         var turnRatios: [Double] = []
         var havenHost: HostCPUTime?, baselineHost: HostCPUTime?
-        for _ in 0..<run.scale.durableTurns {
-            let turn = try await HostCPU.count(into: &baselineHost) { try baseline.write(for: turnSeconds) }
-            let (result, latencies) = try await HostCPU.count(into: &havenHost) {
-                try await load.latencies(socket: run.daemon.socketPath, requests: .one(requestFile),
-                                         load: .concurrent(connections: 64, inflight: 1, seconds: turnSeconds), warmup: 2,
-                                         samplesFile: samplesFile)
+        for turn in 0..<turns {
+            func baselineTurn() async throws -> Double {
+                let written = try await HostCPU.count(into: &baselineHost) { try baseline.write(for: turnSeconds) }
+                plain.transactions += written.transactions; plain.seconds += written.seconds
+                return Double(written.transactions) / written.seconds
             }
-            haven.calls += result.calls; haven.seconds += result.seconds; haven.latencies += latencies
-            plain.transactions += turn.transactions; plain.seconds += turn.seconds
-            turnRatios.append(result.callsPerSecond / (Double(turn.transactions) / turn.seconds))
-            try await Task.sleep(for: .seconds(run.scale.durableSettleSeconds))
+            func havenTurn() async throws -> Double {
+                let (result, latencies) = try await HostCPU.count(into: &havenHost) {
+                    try await load.latencies(socket: run.daemon.socketPath, requests: .one(requestFile),
+                                             load: .concurrent(connections: writers, inflight: 1, seconds: turnSeconds), warmup: warmup,
+                                             samplesFile: samplesFile)
+                }
+                guard !latencies.isEmpty else { throw BenchmarkError("durable creation: havend acknowledged no concern in a turn of \(Figure.format(turnSeconds)) s") }
+                // The client's rate, which counts the warm-up calls as every figure it drives does.
+                haven.rateSeconds += result.callsPerSecond * result.seconds; haven.seconds += result.seconds; haven.latencies += latencies
+                if turn < turns - 1 || turn % 2 == 1 { try await Task.sleep(for: .seconds(run.scale.durableSettleSeconds)) }
+                return result.callsPerSecond
+            }
+            if turn % 2 == 0 {
+                let plainRate = try await baselineTurn()
+                turnRatios.append(try await havenTurn() / plainRate)
+            } else {
+                let havenRate = try await havenTurn()
+                turnRatios.append(havenRate / (try await baselineTurn()))
+            }
         }
-        // The warm-up calls (two a connection) count in the client's rate, as in every figure it drives.
-        let havenRate = Double(haven.calls + 2 * 64 * run.scale.durableTurns) / haven.seconds
+        let havenRate = haven.rateSeconds / haven.seconds
         return [
             Figure("durable concern creation, 64 concurrent writers", value: havenRate, unit: "concerns/s",
                    baseline: ("plain SQLite, 1 FULL txn per concern", Double(plain.transactions) / plain.seconds), target: .ratioAtLeast(5),
-                   note: "\(run.scale.durableTurns) turns of \(Figure.format(turnSeconds)) s each, Haven's load after the baseline's; "
+                   note: "\(turns) turns of \(Figure.format(turnSeconds)) s a side, the side going first alternating; "
                        + "the turns' ratios \(Figure.format(turnRatios.min() ?? 0))–\(Figure.format(turnRatios.max() ?? 0))×; "
                        + "p50 \(Figure.format(Samples.median(haven.latencies))) µs, p99 \(Figure.format(Samples.percentile(haven.latencies, 0.99))) µs "
                        + "per acknowledged concern"
@@ -73,6 +91,8 @@ struct DurableWriteFigures {
     /// one `synchronous=FULL` transaction per concern, in one thread.
     final class PlainSQLite {
         private let queue: DatabaseQueue
+        /// Concerns written so far, in every turn.
+        private var written = 0
 
         init(run: BenchmarkRun) throws {
             let schema = try DatabaseQueue(path: run.databasePath, configuration: {
@@ -110,9 +130,6 @@ struct DurableWriteFigures {
             } while ContinuousClock.now < end
             return (transactions, (ContinuousClock.now - start).seconds)
         }
-
-        /// Concerns written so far, in every turn.
-        private var written = 0
 
         /// The audit hashes are stand-ins: the baseline does not hash.
         private func writeOne() throws {

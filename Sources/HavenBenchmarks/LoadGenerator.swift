@@ -48,9 +48,9 @@ struct LoadGenerator {
         }
     }
 
-    /// `requestFile` holds one encoded ttrpc.Request; `echo` accepts the echoed Request frames.
-    func run(socket: String, requestFile: String, load: Load, echo: Bool = false, warmup: Int = 200) async throws -> Result {
-        try await run(socket: socket, requests: Requests.one(requestFile).arguments, load: load, echo: echo, warmup: warmup)
+    /// `echo` accepts the echoed Request frames.
+    func run(socket: String, requests: Requests, load: Load, echo: Bool = false, warmup: Int = 200) async throws -> Result {
+        try await invoke(socket: socket, arguments: requests.arguments, load: load, echo: echo, warmup: warmup)
     }
 
     /// As `run`, also returning every measured latency (µs) in the order
@@ -58,7 +58,7 @@ struct LoadGenerator {
     /// a line), so that several runs can be pooled, or each sequential call
     /// paired with its request.
     func latencies(socket: String, requests: Requests, load: Load, warmup: Int, samplesFile: String) async throws -> (result: Result, latencies: [Double]) {
-        let result = try await run(socket: socket, requests: requests.arguments + ["--samples", samplesFile], load: load, echo: false, warmup: warmup)
+        let result = try await invoke(socket: socket, arguments: requests.arguments + ["--samples", samplesFile], load: load, echo: false, warmup: warmup)
         let text = try String(contentsOfFile: samplesFile, encoding: .utf8)
         return (result, try text.split(separator: "\n").enumerated().map { line, sample in
             guard let value = Double(sample) else {
@@ -68,7 +68,7 @@ struct LoadGenerator {
         })
     }
 
-    private func run(socket: String, requests: [String], load: Load, echo: Bool, warmup: Int) async throws -> Result {
+    private func invoke(socket: String, arguments requests: [String], load: Load, echo: Bool, warmup: Int) async throws -> Result {
         var arguments = ["--socket", socket] + requests + ["--warmup", String(warmup)]
         switch load {
         case .sequential(let calls):

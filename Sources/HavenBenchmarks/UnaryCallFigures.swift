@@ -42,13 +42,13 @@ struct UnaryCallFigures {
         // (performance.md, "Unary latency"): its idle share is context.
         let (_, host) = try await HostCPU.shares {
             for _ in 0..<3 {
-                let e = try await load.run(socket: echo.socket, requestFile: requestFile, load: .sequential(calls: scale.latencyCalls), echo: true)
+                let e = try await load.run(socket: echo.socket, requests: .one(requestFile), load: .sequential(calls: scale.latencyCalls), echo: true)
                 echoP50.append(e.p50); echoP99.append(e.p99)
                 if let ttrpc {
-                    let t = try await load.run(socket: ttrpc.socket, requestFile: requestFile, load: .sequential(calls: scale.latencyCalls))
+                    let t = try await load.run(socket: ttrpc.socket, requests: .one(requestFile), load: .sequential(calls: scale.latencyCalls))
                     ttrpcP50.append(t.p50); ttrpcP99.append(t.p99)
                 }
-                let h = try await load.run(socket: run.daemon.socketPath, requestFile: requestFile, load: .sequential(calls: scale.latencyCalls))
+                let h = try await load.run(socket: run.daemon.socketPath, requests: .one(requestFile), load: .sequential(calls: scale.latencyCalls))
                 havendP50.append(h.p50); havendP99.append(h.p99)
             }
         }
@@ -56,9 +56,9 @@ struct UnaryCallFigures {
         let concurrent = LoadGenerator.Load.concurrent(connections: 4, inflight: 16, seconds: scale.throughputSeconds)
         for _ in 0..<2 {
             if let ttrpc {
-                ttrpcRate.append(try await load.run(socket: ttrpc.socket, requestFile: requestFile, load: concurrent).callsPerSecond)
+                ttrpcRate.append(try await load.run(socket: ttrpc.socket, requests: .one(requestFile), load: concurrent).callsPerSecond)
             }
-            havendRate.append(try await load.run(socket: run.daemon.socketPath, requestFile: requestFile, load: concurrent).callsPerSecond)
+            havendRate.append(try await load.run(socket: run.daemon.socketPath, requests: .one(requestFile), load: concurrent).callsPerSecond)
         }
         run.peakRSSUnderLoad = ProcessMemory.rss(pid: run.daemon.pid).peak
 

@@ -47,12 +47,15 @@ import Testing
         #expect(time.shares == "host idle 20 %, steal 23 %")
     }
 
-    @Test func countsTheMachineOverEachBodyInto() async throws {
+    @Test func countAddsEachBodysStretchToTheSameTime() async throws {
         var time: HostCPUTime?
-        let first = await HostCPU.count(into: &time) { 1 }
-        let second = await HostCPU.count(into: &time) { 2 }
+        let first = try await HostCPU.count(into: &time) { try await Task.sleep(for: .milliseconds(30)); return 1 }
+        let once = try #require(time, "/proc/stat is read on Linux")
+        let second = try await HostCPU.count(into: &time) { try await Task.sleep(for: .milliseconds(30)); return 2 }
         #expect(first + second == 3)
-        #expect(time != nil, "/proc/stat is read on Linux")
+        // Two vCPUs or more, at least 100 ticks a second: 30 ms is several ticks.
+        #expect(once.total > 0)
+        #expect(try #require(time).total > once.total)
     }
 
     @Test func refusesTextThatIsNotProcStat() {
