@@ -3,14 +3,16 @@
  *
  *   bench-client --socket PATH (--request FILE | --requests FILE) [--connections C]
  *                [--inflight D] (--calls N | --seconds S) [--warmup N] [--echo]
- *                [--samples FILE]
+ *                [--samples FILE] [--single-thread]
  *
  * --request FILE holds the data of one ttrpc Request frame (an encoded
  * ttrpc.Request), sent on every call. --requests FILE holds several, each
  * after its length (4 bytes, big-endian); each connection sends them in turn,
  * starting again from the first after the last (warm-up calls included).
  * Each connection runs in its own thread with blocking sockets and keeps D
- * calls in flight (D=1: one call at a time). Every answer's header is
+ * calls in flight (D=1: one call at a time); with --single-thread one thread
+ * serves every connection, waiting on them all with epoll, for a figure
+ * where the client's own threads would take the server's CPU. Every answer's header is
  * validated; unless --echo, it must be a Response (type 2) whose status is
  * absent or OK. Prints one JSON object: calls, errors, seconds, calls_per_second,
  * and latency percentiles in microseconds. --samples FILE also writes every
@@ -25,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -39,12 +42,21 @@ static size_t request_length;
 /* The requests, in the order they are sent: offsets into request_data. */
 static size_t *request_offsets, *request_lengths, request_count;
 static size_t longest_request;
-static int connections = 1, inflight = 1, echo_mode = 0;
+static int connections = 1, inflight = 1, echo_mode = 0, single_thread = 0;
 static long calls_per_connection = 0, warmup = 0;
 static double seconds = 0;
 
+/* One connection: its calls in flight and what it measured. */
 typedef struct {
     pthread_t thread;
+    int fd;
+    uint8_t *out, *in;
+    size_t buffered; /* bytes of `in` not yet handled (--single-thread) */
+    double *sent_at; /* by stream: when its call was sent */
+    uint32_t next_stream;
+    long sent, received, total; /* total: calls to send, warm-up included; -1 in a timed run */
+    double deadline;
+    int stop_sending;
     double *latencies; /* microseconds */
     size_t count, capacity;
     long errors;
@@ -133,59 +145,140 @@ static void record(worker *w, double microseconds) {
     w->latencies[w->count++] = microseconds;
 }
 
+/* Sends the connection's next call unless it is done sending. */
+static int send_next(worker *w) {
+    if (w->stop_sending || (w->total >= 0 && w->sent >= w->total)) return 0;
+    w->sent_at[(w->next_stream >> 1) % SLOTS] = now_seconds();
+    if (send_call(w->fd, w->next_stream, w->out, w->sent) != 0) return -1;
+    w->next_stream += 2;
+    w->sent++;
+    return 0;
+}
+
+/* Connects and fills the window of calls in flight. */
+static int open_connection(worker *w) {
+    w->fd = connect_socket();
+    if (w->fd < 0) return -1;
+    w->out = malloc(HEADER + longest_request);
+    w->in = malloc(HEADER + MAX_DATA);
+    w->sent_at = calloc(SLOTS, sizeof(double));
+    w->next_stream = 1;
+    w->deadline = seconds > 0 ? now_seconds() + seconds : 0;
+    w->total = calls_per_connection > 0 ? calls_per_connection + warmup : -1;
+    for (int i = 0; i < inflight; i++)
+        if (send_next(w) != 0) return -1;
+    return 0;
+}
+
+/* One whole answer frame (header and data) arrived at `done`: checks and
+ * times it, and sends the next call in its place. */
+static int answered(worker *w, const uint8_t *frame, uint32_t length, double done) {
+    uint32_t stream = (uint32_t)frame[4] << 24 | (uint32_t)frame[5] << 16 | (uint32_t)frame[6] << 8 | frame[7];
+    int valid = echo_mode ? frame[8] == 1 : (frame[8] == 2 && response_ok(frame + HEADER, length));
+    if (!valid) w->errors++;
+    if (w->received >= warmup) record(w, (done - w->sent_at[(stream >> 1) % SLOTS]) * 1e6);
+    w->received++;
+    if (w->deadline > 0 && done >= w->deadline) w->stop_sending = 1;
+    return send_next(w);
+}
+
+static void close_connection(worker *w, int broken) {
+    if (broken) {
+        fprintf(stderr, "bench-client: the connection broke after %ld answers\n", w->received);
+        w->failed = 1;
+    }
+    if (w->fd >= 0) close(w->fd);
+    w->fd = -1;
+    free(w->out);
+    free(w->in);
+    free(w->sent_at);
+}
+
+static uint32_t frame_length(const uint8_t *header) {
+    return (uint32_t)header[0] << 24 | (uint32_t)header[1] << 16 | (uint32_t)header[2] << 8 | header[3];
+}
+
+/* A connection in its own thread, with blocking reads. */
 static void *run_worker(void *arg) {
     worker *w = arg;
-    int fd = connect_socket();
-    if (fd < 0) {
-        w->failed = 1;
+    if (open_connection(w) != 0) {
+        close_connection(w, 1);
         return NULL;
     }
-    uint8_t *out = malloc(HEADER + longest_request);
-    uint8_t *in = malloc(HEADER + MAX_DATA);
-    double *sent_at = calloc(SLOTS, sizeof(double));
-    uint32_t next_stream = 1;
-    long sent = 0, received = 0, measured_from = warmup;
-    double deadline = seconds > 0 ? now_seconds() + seconds : 0;
-    long total = calls_per_connection > 0 ? calls_per_connection + warmup : -1;
-    int stop_sending = 0;
-    /* Fill the window. */
-    for (int i = 0; i < inflight && (total < 0 || sent < total); i++) {
-        sent_at[(next_stream >> 1) % SLOTS] = now_seconds();
-        if (send_call(fd, next_stream, out, sent) != 0) goto broken;
-        next_stream += 2;
-        sent++;
+    while (w->received < w->sent) {
+        if (read_all(w->fd, w->in, HEADER) != 0) goto broken;
+        uint32_t length = frame_length(w->in);
+        if (length > MAX_DATA || read_all(w->fd, w->in + HEADER, length) != 0) goto broken;
+        if (answered(w, w->in, length, now_seconds()) != 0) goto broken;
     }
-    while (received < sent) {
-        if (read_all(fd, in, HEADER) != 0) goto broken;
-        uint32_t length = (uint32_t)in[0] << 24 | (uint32_t)in[1] << 16 | (uint32_t)in[2] << 8 | in[3];
-        uint32_t stream = (uint32_t)in[4] << 24 | (uint32_t)in[5] << 16 | (uint32_t)in[6] << 8 | in[7];
-        if (length > MAX_DATA || read_all(fd, in + HEADER, length) != 0) goto broken;
-        double done = now_seconds();
-        int valid = echo_mode ? in[8] == 1 : (in[8] == 2 && response_ok(in + HEADER, length));
-        if (!valid) w->errors++;
-        if (received >= measured_from) record(w, (done - sent_at[(stream >> 1) % SLOTS]) * 1e6);
-        received++;
-        if (deadline > 0 && done >= deadline) stop_sending = 1;
-        if (!stop_sending && (total < 0 || sent < total)) {
-            sent_at[(next_stream >> 1) % SLOTS] = now_seconds();
-            if (send_call(fd, next_stream, out, sent) != 0) goto broken;
-            next_stream += 2;
-            sent++;
-        }
-    }
-    close(fd);
-    free(out);
-    free(in);
-    free(sent_at);
+    close_connection(w, 0);
     return NULL;
 broken:
-    fprintf(stderr, "bench-client: the connection broke after %ld answers\n", received);
-    w->failed = 1;
-    close(fd);
-    free(out);
-    free(in);
-    free(sent_at);
+    close_connection(w, 1);
     return NULL;
+}
+
+/* Reads what a connection has without blocking and handles every whole
+ * answer in it. Returns 1 when the connection is finished, -1 when broken. */
+static int drain(worker *w) {
+    for (;;) {
+        ssize_t got = recv(w->fd, w->in + w->buffered, HEADER + MAX_DATA - w->buffered, MSG_DONTWAIT);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+        if (got <= 0) return -1;
+        w->buffered += (size_t)got;
+        double done = now_seconds();
+        size_t at = 0;
+        while (w->buffered - at >= HEADER) {
+            uint32_t length = frame_length(w->in + at);
+            if (length > MAX_DATA) return -1;
+            if (w->buffered - at < HEADER + (size_t)length) break;
+            if (answered(w, w->in + at, length, done) != 0) return -1;
+            at += HEADER + length;
+        }
+        memmove(w->in, w->in + at, w->buffered - at);
+        w->buffered -= at;
+        if (w->received == w->sent) return 1;
+    }
+}
+
+/* Every connection in this one thread, waiting on all of them with epoll,
+ * so that the client's own wake-ups and threads cost the host as little as
+ * they can while the server is measured. */
+static void run_single_thread(worker *workers) {
+    int ep = epoll_create1(0), active = 0;
+    if (ep < 0) {
+        perror("bench-client: epoll_create1");
+        for (int i = 0; i < connections; i++) workers[i].failed = 1;
+        return;
+    }
+    for (int i = 0; i < connections; i++) {
+        worker *w = &workers[i];
+        struct epoll_event event = {.events = EPOLLIN, .data.ptr = w};
+        if (open_connection(w) != 0 || epoll_ctl(ep, EPOLL_CTL_ADD, w->fd, &event) != 0) close_connection(w, 1);
+        else if (w->received == w->sent) close_connection(w, 0);
+        else active++;
+    }
+    struct epoll_event ready[64];
+    while (active > 0) {
+        int n = epoll_wait(ep, ready, 64, -1);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            perror("bench-client: epoll_wait");
+            for (int i = 0; i < connections; i++)
+                if (workers[i].fd >= 0) close_connection(&workers[i], 1);
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            worker *w = ready[i].data.ptr;
+            int state = drain(w);
+            if (state == 0) continue;
+            epoll_ctl(ep, EPOLL_CTL_DEL, w->fd, NULL);
+            close_connection(w, state < 0);
+            active--;
+        }
+    }
+    close(ep);
 }
 
 static int compare(const void *a, const void *b) {
@@ -208,7 +301,8 @@ int main(int argc, char **argv) {
         {"connections", required_argument, NULL, 'c'}, {"inflight", required_argument, NULL, 'd'},
         {"calls", required_argument, NULL, 'n'}, {"seconds", required_argument, NULL, 't'},
         {"warmup", required_argument, NULL, 'w'}, {"echo", no_argument, NULL, 'e'},
-        {"samples", required_argument, NULL, 'S'}, {NULL, 0, NULL, 0},
+        {"samples", required_argument, NULL, 'S'}, {"single-thread", no_argument, NULL, '1'},
+        {NULL, 0, NULL, 0},
     };
     int option;
     while ((option = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -230,12 +324,13 @@ int main(int argc, char **argv) {
         case 'w': warmup = atol(optarg); break;
         case 'e': echo_mode = 1; break;
         case 'S': samples_file = optarg; break;
+        case '1': single_thread = 1; break;
         default: return 2;
         }
     }
     if (!socket_path || !request_file || connections < 1 || inflight < 1 || inflight > SLOTS / 4 ||
         (calls_per_connection <= 0) == (seconds <= 0)) {
-        fprintf(stderr, "usage: bench-client --socket PATH (--request FILE | --requests FILE) [--connections C] [--inflight D] (--calls N | --seconds S) [--warmup N] [--echo] [--samples FILE]\n");
+        fprintf(stderr, "usage: bench-client --socket PATH (--request FILE | --requests FILE) [--connections C] [--inflight D] (--calls N | --seconds S) [--warmup N] [--echo] [--samples FILE] [--single-thread]\n");
         return 2;
     }
     FILE *f = fopen(request_file, "rb");
@@ -293,8 +388,12 @@ int main(int argc, char **argv) {
 
     worker *workers = calloc((size_t)connections, sizeof(worker));
     double started = now_seconds();
-    for (int i = 0; i < connections; i++) pthread_create(&workers[i].thread, NULL, run_worker, &workers[i]);
-    for (int i = 0; i < connections; i++) pthread_join(workers[i].thread, NULL);
+    if (single_thread) {
+        run_single_thread(workers);
+    } else {
+        for (int i = 0; i < connections; i++) pthread_create(&workers[i].thread, NULL, run_worker, &workers[i]);
+        for (int i = 0; i < connections; i++) pthread_join(workers[i].thread, NULL);
+    }
     double elapsed = now_seconds() - started;
 
     size_t n = 0;

@@ -28,8 +28,10 @@ struct LoadGenerator {
     enum Load {
         /// One connection, one call at a time.
         case sequential(calls: Int)
-        /// `connections` connections, `inflight` calls in flight on each, for a time.
-        case concurrent(connections: Int, inflight: Int, seconds: Double)
+        /// `connections` connections, `inflight` calls in flight on each, for
+        /// a time; each connection in its own thread, or with `oneThread`
+        /// every connection in one thread waiting on them all with epoll.
+        case concurrent(connections: Int, inflight: Int, seconds: Double, oneThread: Bool = false)
     }
 
     /// What the client sends.
@@ -73,8 +75,9 @@ struct LoadGenerator {
         switch load {
         case .sequential(let calls):
             arguments += ["--calls", String(calls)]
-        case .concurrent(let connections, let inflight, let seconds):
+        case .concurrent(let connections, let inflight, let seconds, let oneThread):
             arguments += ["--connections", String(connections), "--inflight", String(inflight), "--seconds", String(seconds)]
+            if oneThread { arguments.append("--single-thread") }
         }
         if echo { arguments.append("--echo") }
         logger.debug("bench-client \(arguments.joined(separator: " "))")
