@@ -22,7 +22,7 @@ static void *serve(void *arg) {
     int fd = (int)(intptr_t)arg;
     uint8_t *frame = malloc(HEADER + MAX_DATA);
     while (frame && read_all(fd, frame, HEADER) == 0) {
-        uint32_t length = (uint32_t)frame[0] << 24 | (uint32_t)frame[1] << 16 | (uint32_t)frame[2] << 8 | frame[3];
+        uint32_t length = be32_get(frame);
         if (length > MAX_DATA || read_all(fd, frame + HEADER, length) != 0) break;
         if (write_all(fd, frame, HEADER + length) != 0) break;
     }

@@ -44,11 +44,11 @@ struct DurableWriteFigures {
         precondition(turns > 0, "the durable figure needs at least one turn")
         let turnSeconds = run.scale.durableWriteSeconds / Double(turns)
         // The 64 writers are 64 connections with a call each in flight,
-        // driven from one client thread (epoll) rather than 64: on two vCPUs
-        // the client's threads and their wake-ups took CPU from havend, and
-        // the figure is bound by havend's CPU per concern (stop 30: 0.87–1.26×
-        // the concerns a second of the threaded client, about 1.07× mean,
-        // in 15 turns against the same havend).
+        // driven from one client thread (epoll) rather than 64, so that on
+        // two vCPUs the client's threads take less CPU from havend, whose
+        // CPU per concern bounds the figure. Stop 30 measured little
+        // difference: 0.87–1.26× the threaded client's concerns a second
+        // in 15 turns against the same havend, about 1.07× on average.
         let writers = 64, warmup = 2
         var haven = (rateSeconds: 0.0, seconds: 0.0, latencies: [Double]()), plain = (transactions: 0, seconds: 0.0)
         var turnRatios: [Double] = []
