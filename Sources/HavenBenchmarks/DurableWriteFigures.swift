@@ -50,6 +50,7 @@ struct DurableWriteFigures {
         // difference: 0.87–1.26× the threaded client's concerns a second
         // in 15 turns against the same havend, about 1.07× on average.
         let writers = 64, warmup = 2
+        let writerLoad = LoadGenerator.Load.concurrent(connections: writers, inflight: 1, seconds: turnSeconds, oneThread: true)
         var haven = (rateSeconds: 0.0, seconds: 0.0, latencies: [Double]()), plain = (transactions: 0, seconds: 0.0)
         var turnRatios: [Double] = []
         var havenHost: HostCPUTime?, baselineHost: HostCPUTime?
@@ -60,8 +61,7 @@ struct DurableWriteFigures {
         // not rise with it: 4.75–4.88× in three full runs, 4.83–5.44×
         // in the four before.)
         _ = try baseline.write(for: turnSeconds)
-        _ = try await load.run(socket: run.daemon.socketPath, requests: .one(requestFile),
-                               load: .concurrent(connections: writers, inflight: 1, seconds: turnSeconds, oneThread: true), warmup: warmup)
+        _ = try await load.run(socket: run.daemon.socketPath, requests: .one(requestFile), load: writerLoad, warmup: warmup)
         try await Task.sleep(for: .seconds(run.scale.durableSettleSeconds))
         for turn in 0..<turns {
             func baselineTurn() async throws -> Double {
@@ -71,9 +71,8 @@ struct DurableWriteFigures {
             }
             func havenTurn() async throws -> Double {
                 let (result, latencies) = try await HostCPU.count(into: &havenHost) {
-                    try await load.latencies(socket: run.daemon.socketPath, requests: .one(requestFile),
-                                             load: .concurrent(connections: writers, inflight: 1, seconds: turnSeconds, oneThread: true), warmup: warmup,
-                                             samplesFile: samplesFile)
+                    try await load.latencies(socket: run.daemon.socketPath, requests: .one(requestFile), load: writerLoad, warmup: warmup,
+                                           samplesFile: samplesFile)
                 }
                 guard !latencies.isEmpty else { throw BenchmarkError("durable creation: havend acknowledged no concern in a turn of \(Figure.format(turnSeconds)) s") }
                 // The client's rate, which counts the warm-up calls as every figure it drives does.
@@ -90,7 +89,7 @@ struct DurableWriteFigures {
                 plainRate = try await baselineTurn()
             }
             turnRatios.append(havenRate / plainRate)
-            run.logger.debug("durable turn \(turn + 1): havend \(Figure.format(havenRate)) concerns/s, plain SQLite \(Figure.format(plainRate))/s, \(Figure.format(havenRate / plainRate))×")
+            run.logger.debug("durable turn \(turn + 1): havend \(Figure.format(havenRate)) concerns/s, plain SQLite \(Figure.format(plainRate))/s, \(Figure.format(turnRatios[turn]))×")
         }
         let havenRate = haven.rateSeconds / haven.seconds
         return [
@@ -128,10 +127,7 @@ struct DurableWriteFigures {
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA synchronous = FULL")
             }
-            // A fresh file each time the figure is measured.
-            let path = run.daemonHome.file("data/plain-baseline.sqlite")
-            for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-            queue = try DatabaseQueue(path: path, configuration: configuration)
+            queue = try DatabaseQueue(path: run.daemonHome.file("data/plain-baseline.sqlite"), configuration: configuration)
             try queue.writeWithoutTransaction { db in
                 try db.execute(sql: "PRAGMA foreign_keys = OFF")
                 for statement in schema { try db.execute(sql: statement) }
