@@ -168,7 +168,7 @@ let package = Package(
         .testTarget(name: "HavenConfigTests", dependencies: ["HavenConfig"]),
         .testTarget(name: "HavenTimeTests", dependencies: ["HavenTime"]),
         .testTarget(name: "HavenBenchmarksTests", dependencies: ["HavenBenchmarks"]),
-        .testTarget(name: "HavenStorageTests", dependencies: ["HavenStorage", "HavenLocking", "HavenProcess", "HavenTestSupport", grdb, .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+        .testTarget(name: "HavenStorageTests", dependencies: ["HavenStorage", "CSQLiteSettings", "HavenLocking", "HavenProcess", "HavenTestSupport", grdb, .product(name: "GRDBSQLite", package: "GRDB.swift")]),
         .testTarget(name: "HavenDaemonTests", dependencies: [
             "HavenDaemon", "HavenScreening", "HavenReferrals", "HavenReporting", "HavenTestSupport", grdb, protobuf,
         ]),

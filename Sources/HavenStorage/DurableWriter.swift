@@ -205,7 +205,9 @@ public final class DurableWriter: Sendable {
             do {
                 try pool.writeWithoutTransaction { db in
                     // A full commit fsyncs the WAL, and with it every deferred
-                    // commit before it.
+                    // commit before it. Its frames are written in one write
+                    // (WALWriteCoalescing); a deferred commit's are not, as
+                    // nothing syncs before readers see them.
                     if full != connectionIsFull {
                         try db.execute(sql: full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
                         connectionIsFull = full
@@ -219,7 +221,7 @@ public final class DurableWriter: Sendable {
                     // the failing caller was alone, when there is nothing
                     // left to commit.
                     var allSucceeded = true
-                    try db.inTransaction(.immediate) {
+                    try WALWriteCoalescing.inTransaction(db, coalesce: full, logger: logger) {
                         for entry in batch {
                             guard let error = entry.work(db, false) else { continue }
                             if let fault = error as? StorageFault {
@@ -233,7 +235,7 @@ public final class DurableWriter: Sendable {
                     }
                     if allSucceeded { committed = true }
                     if allSucceeded || batch.count == 1 { return }
-                    try db.inTransaction(.immediate) {
+                    try WALWriteCoalescing.inTransaction(db, coalesce: full, logger: logger) {
                         for (index, entry) in batch.enumerated() {
                             let error = entry.work(db, true)
                             if let failed = error as? SavepointRollbackFailed { throw failed.underlying }

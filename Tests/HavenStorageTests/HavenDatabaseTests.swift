@@ -22,8 +22,11 @@ import Testing
         let (mode, sync, fk) = try db.pool.read { db in
             (try String.fetchOne(db, sql: "PRAGMA journal_mode")!, try Int.fetchOne(db, sql: "PRAGMA synchronous")!, try Int.fetchOne(db, sql: "PRAGMA foreign_keys")!)
         }
+        // The writer connection too: GRDB sets it to NORMAL when it turns WAL on.
+        let writerSync = try db.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous")! }
         #expect(mode == "wal")
         #expect(sync == 2)  // FULL
+        #expect(writerSync == 2)
         #expect(fk == 1)
         #expect(try db.appliedMigrations() == ["core/0001-things"])
         try db.close()
