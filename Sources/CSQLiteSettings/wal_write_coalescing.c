@@ -13,9 +13,14 @@
 // before it publishes them in the WAL index, so no other connection (and no
 // caller) can see a frame before this VFS has written it. Under NORMAL there
 // is no sync, and readers would look for frames still in memory. Buffering
-// starts just before COMMIT and ends just after it, when whatever is left
-// (only a failed commit leaves anything) is dropped: written later, after
-// the write lock is released, it could overwrite another writer's frames.
+// starts just before COMMIT and stops at that commit's sync: anything
+// SQLite writes after it (on a disk without powersafe overwrite it pads the
+// WAL to a sector boundary, and writes the rest of the last frame after the
+// sync) goes straight to the file, before SQLite publishes the frames. A
+// sync of the WAL's header alone (when the WAL starts again) is not the
+// commit's. At the end, whatever is left (only a failed commit leaves
+// anything) is dropped: written later, after the write lock is released,
+// it could overwrite another writer's frames.
 //
 // Everything else (the database file, journals, reads, locks, shared
 // memory) passes straight through to the default VFS.
@@ -27,6 +32,10 @@
 // the size: a larger write comes back short, as a full disk); 124 KiB is
 // about thirty frames, so a commit of fifty takes two writes.
 #define BUFFER_BYTES (124 * 1024)
+_Static_assert(BUFFER_BYTES <= 0x1ffff, "the default VFS writes at most 128 KiB - 1 bytes a call");
+
+// The WAL's own header; frames start after it.
+#define WAL_HEADER_BYTES 32
 
 typedef struct CoalescingFile {
     sqlite3_file base;
@@ -40,6 +49,9 @@ typedef struct CoalescingFile {
     sqlite3_int64 start;
     // Writes made while gathering, in the current or last commit.
     int writes;
+    // The end of the furthest write while gathering: past the WAL's header
+    // once a frame has been written.
+    sqlite3_int64 furthest;
 } CoalescingFile;
 
 static sqlite3_vfs *defaultVFS;
@@ -56,7 +68,8 @@ static int flush(CoalescingFile *file) {
 
 static int coalescingClose(sqlite3_file *handle) {
     CoalescingFile *file = (CoalescingFile *)handle;
-    // Nothing gathered outlives a commit; this is a commit's error path.
+    // Nothing gathered outlives a commit, and a connection does not close
+    // within one: there is nothing to write here.
     file->length = 0;
     sqlite3_free(file->buffer);
     file->buffer = 0;
@@ -77,6 +90,7 @@ static int coalescingRead(sqlite3_file *handle, void *data, int amount, sqlite3_
 static int coalescingWrite(sqlite3_file *handle, const void *data, int amount, sqlite3_int64 offset) {
     CoalescingFile *file = (CoalescingFile *)handle;
     if (!file->gathering) return file->real->pMethods->xWrite(file->real, data, amount, offset);
+    if (offset + amount > file->furthest) file->furthest = offset + amount;
     int contiguous = file->length > 0 && offset == file->start + file->length;
     if (file->length > 0 && (!contiguous || file->length + amount > BUFFER_BYTES)) {
         int rc = flush(file);
@@ -102,7 +116,11 @@ static int coalescingTruncate(sqlite3_file *handle, sqlite3_int64 size) {
 static int coalescingSync(sqlite3_file *handle, int flags) {
     CoalescingFile *file = (CoalescingFile *)handle;
     int rc = flush(file);
-    return rc != SQLITE_OK ? rc : file->real->pMethods->xSync(file->real, flags);
+    if (rc != SQLITE_OK) return rc;
+    // The commit's sync: SQLite may still write after it (sector padding)
+    // before it publishes the frames, so those writes are not gathered.
+    if (file->gathering && file->furthest > WAL_HEADER_BYTES) file->gathering = 0;
+    return file->real->pMethods->xSync(file->real, flags);
 }
 
 static int coalescingFileSize(sqlite3_file *handle, sqlite3_int64 *size) {
@@ -243,6 +261,7 @@ int haven_wal_coalescing_begin(struct sqlite3 *db) {
     if (!file) return 0;
     file->length = 0;
     file->writes = 0;
+    file->furthest = 0;
     file->gathering = 1;
     return 1;
 }
@@ -252,6 +271,7 @@ int haven_wal_coalescing_end(struct sqlite3 *db) {
     if (!file) return 0;
     int dropped = file->length;
     file->length = 0;
+    // Already off after a commit's sync; still on after a failed commit.
     file->gathering = 0;
     return dropped;
 }

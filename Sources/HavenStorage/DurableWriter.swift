@@ -202,12 +202,18 @@ public final class DurableWriter: Sendable {
             // leaves nothing to commit, and then no fsync covered the
             // deferred commits before it.
             var committed = false
+            // Whether the committed pass changed a row. A transaction that
+            // changed no page commits without an fsync, so a full batch
+            // that wrote nothing syncs no deferred commit before it. (A
+            // schema change alone counts no row: such a batch is treated as
+            // unsynced, and the next flush syncs what is left.)
+            var changedRows = false
             do {
                 try pool.writeWithoutTransaction { db in
                     // A full commit fsyncs the WAL, and with it every deferred
-                    // commit before it. Its frames are written in one write
-                    // (WALWriteCoalescing); a deferred commit's are not, as
-                    // nothing syncs before readers see them.
+                    // commit before it. Its frames are written in a few large
+                    // writes (WALWriteCoalescing); a deferred commit's are
+                    // not, as nothing syncs before readers see them.
                     if full != connectionIsFull {
                         try db.execute(sql: full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
                         connectionIsFull = full
@@ -221,6 +227,7 @@ public final class DurableWriter: Sendable {
                     // the failing caller was alone, when there is nothing
                     // left to commit.
                     var allSucceeded = true
+                    var changesBefore = db.totalChangesCount
                     try WALWriteCoalescing.inTransaction(db, coalesce: full, logger: logger) {
                         for entry in batch {
                             guard let error = entry.work(db, false) else { continue }
@@ -233,8 +240,12 @@ public final class DurableWriter: Sendable {
                         }
                         return .commit
                     }
-                    if allSucceeded { committed = true }
+                    if allSucceeded {
+                        committed = true
+                        changedRows = db.totalChangesCount != changesBefore
+                    }
                     if allSucceeded || batch.count == 1 { return }
+                    changesBefore = db.totalChangesCount
                     try WALWriteCoalescing.inTransaction(db, coalesce: full, logger: logger) {
                         for (index, entry) in batch.enumerated() {
                             let error = entry.work(db, true)
@@ -248,12 +259,13 @@ public final class DurableWriter: Sendable {
                         return .commit
                     }
                     committed = true
+                    changedRows = db.totalChangesCount != changesBefore
                 }
             } catch {
                 logger.error("write transaction failed to commit", metadata: ["error": "\(error)", "writes": "\(batch.count)"])
                 commitError = fault ?? StorageFault.classify(error)
             }
-            noteCommit(full: full, committed: committed && commitError == nil)
+            noteCommit(full: full, committed: committed && commitError == nil && (changedRows || !full))
             for (index, entry) in batch.enumerated() {
                 entry.finish(commitError ?? (failedAfterFault.contains(index) ? fault : nil))
             }

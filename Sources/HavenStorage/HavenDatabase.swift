@@ -63,7 +63,7 @@ public final class HavenDatabase: Sendable {
         path: String, migrations plan: [MigrationSet], knownMigrations: Set<String>, logger: Logger
     ) throws -> HavenDatabase {
         if !SQLiteProcessSettings.applied {
-            logger.debug("SQLite was already in use in this process; its memory statistics stay on, or its WAL writes are not coalesced")
+            logger.debug("SQLite was already in use in this process (its memory statistics stay on), or the WAL-write-coalescing VFS could not be registered")
         }
         var configuration = Configuration()
         configuration.label = "haven"
@@ -273,8 +273,9 @@ enum CleanShutdownMarker {
 ///   initializes.
 enum SQLiteProcessSettings {
     static let applied: Bool = {
+        // In this order: registering a VFS initializes SQLite.
         let statisticsOff = haven_sqlite_disable_memory_statistics() == SQLITE_OK
-        return walCoalescing && statisticsOff
+        let walCoalescing = haven_sqlite_register_wal_coalescing() == SQLITE_OK
+        return statisticsOff && walCoalescing
     }()
-    static let walCoalescing: Bool = haven_sqlite_register_wal_coalescing() == SQLITE_OK
 }

@@ -31,9 +31,10 @@ enum WALWriteCoalescing {
             // Begun last, so only the COMMIT's own writes are gathered; and
             // only once the connection is seen to sync at commit (FULL or
             // EXTRA): a commit that does not would publish frames still
-            // gathered (GRDB once left the writer in NORMAL unnoticed).
+            // gathered (GRDB once left the writer in NORMAL unnoticed). A
+            // mode that cannot be read means no gathering, not a failure.
             if coalesce, completion == .commit, let connection = db.sqliteConnection,
-               try Int.fetchOne(db.cachedStatement(sql: "PRAGMA synchronous")) ?? 0 >= 2 {
+               (try? Int.fetchOne(db.cachedStatement(sql: "PRAGMA synchronous"))) ?? 0 >= 2 {
                 gathering = haven_wal_coalescing_begin(connection) == 1
             }
             return completion
