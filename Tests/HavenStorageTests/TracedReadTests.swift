@@ -520,6 +520,23 @@ import Testing
         try db.close()
     }
 
+    /// A full write that changes no row commits without an fsync (SQLite
+    /// skips it when no page changed), so it syncs no deferred commit
+    /// before it either.
+    @Test func aFullWriteThatChangesNothingDoesNotCountAsSyncingDeferredCommits() async throws {
+        let dir = TemporaryDirectory()
+        let db = try open(dir)
+        db.writer.flushDelayMilliseconds.store(600_000, ordering: .relaxed)  // no flush syncs them meanwhile
+        _ = try await db.tracedRead { _ in (0, Self.insert("deferred")) }
+        #expect(db.writer.hasUnsyncedCommits)
+        let found = try await db.writer.write { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things") }
+        #expect(found == 1)
+        #expect(db.writer.hasUnsyncedCommits, "a commit that changed nothing did not fsync")
+        try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('full')") }
+        #expect(!db.writer.hasUnsyncedCommits, "a full commit's fsync covers the deferred commits before it")
+        try db.close()
+    }
+
     /// Closing waits for a read still running (a call the server stopped
     /// waiting for), and that read's trace is committed before the close.
     @Test func closingWaitsForARunningRead() async throws {
