@@ -503,38 +503,40 @@ import Testing
         try reopened.close()
     }
 
-    /// A lone full write that fails commits nothing, so no fsync covered the
-    /// deferred commits before it: they still wait for their flush.
-    @Test func aFailedFullWriteDoesNotCountAsSyncingDeferredCommits() async throws {
+    /// Runs `write` as a full write after a deferred commit that no flush
+    /// syncs meanwhile; returns whether that commit is still unsynced after
+    /// it, and checks that a full commit which changes a row then syncs it.
+    func deferredCommitUnsynced(after write: @escaping @Sendable (Database) throws -> Void) async throws -> Bool {
         let dir = TemporaryDirectory()
         let db = try open(dir)
-        db.writer.flushDelayMilliseconds.store(600_000, ordering: .relaxed)  // no flush syncs them meanwhile
+        db.writer.flushDelayMilliseconds.store(600_000, ordering: .relaxed)
         _ = try await db.tracedRead { _ in (0, Self.insert("deferred")) }
         #expect(db.writer.hasUnsyncedCommits)
-        await #expect(throws: (any Error).self) {
-            try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('deferred')") }  // UNIQUE
-        }
-        #expect(db.writer.hasUnsyncedCommits, "nothing committed, so nothing was synced")
+        _ = try? await db.writer.write(.full, write)
+        let unsynced = db.writer.hasUnsyncedCommits
         try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('full')") }
         #expect(!db.writer.hasUnsyncedCommits, "a full commit's fsync covers the deferred commits before it")
         try db.close()
+        return unsynced
+    }
+
+    /// A lone full write that fails commits nothing, so no fsync covered the
+    /// deferred commits before it: they still wait for their flush.
+    @Test func aFailedFullWriteDoesNotCountAsSyncingDeferredCommits() async throws {
+        let unsynced = try await deferredCommitUnsynced { db in
+            try db.execute(sql: "INSERT INTO things (name) VALUES ('deferred')")  // UNIQUE: fails
+        }
+        #expect(unsynced, "nothing committed, so nothing was synced")
     }
 
     /// A full write that changes no row commits without an fsync (SQLite
     /// skips it when no page changed), so it syncs no deferred commit
     /// before it either.
     @Test func aFullWriteThatChangesNothingDoesNotCountAsSyncingDeferredCommits() async throws {
-        let dir = TemporaryDirectory()
-        let db = try open(dir)
-        db.writer.flushDelayMilliseconds.store(600_000, ordering: .relaxed)  // no flush syncs them meanwhile
-        _ = try await db.tracedRead { _ in (0, Self.insert("deferred")) }
-        #expect(db.writer.hasUnsyncedCommits)
-        let found = try await db.writer.write { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things") }
-        #expect(found == 1)
-        #expect(db.writer.hasUnsyncedCommits, "a commit that changed nothing did not fsync")
-        try await db.writer.write { db in try db.execute(sql: "INSERT INTO things (name) VALUES ('full')") }
-        #expect(!db.writer.hasUnsyncedCommits, "a full commit's fsync covers the deferred commits before it")
-        try db.close()
+        let unsynced = try await deferredCommitUnsynced { db in
+            _ = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM things")
+        }
+        #expect(unsynced, "a commit that changed nothing did not fsync")
     }
 
     /// Closing waits for a read still running (a call the server stopped
