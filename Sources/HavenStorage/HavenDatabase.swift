@@ -95,19 +95,14 @@ public final class HavenDatabase: Sendable {
             }
             throw StorageError("could not open the database \(path): \(StorageFault.classify(error))")
         }
+        let database = HavenDatabase(pool: pool, path: path, configuration: configuration, checkedIntegrityAtOpen: !shutDownCleanly, logger: logger)
         do {
             // GRDB puts a pool's writer connection in synchronous=NORMAL
             // when it turns WAL on, after prepareDatabase: without this, a
             // commit on it would not fsync, and one acknowledged could be
             // lost to a power cut (DurableWriter switches the mode only
-            // when a batch needs the other one).
+            // when a batch needs the other one). Before anything writes.
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
-        } catch {
-            try? pool.close()
-            throw StorageError("could not open the database \(path): \(StorageFault.classify(error))")
-        }
-        let database = HavenDatabase(pool: pool, path: path, configuration: configuration, checkedIntegrityAtOpen: !shutDownCleanly, logger: logger)
-        do {
             // After a clean shutdown the file is exactly as havend left it and
             // the check is skipped (on a large database it takes seconds);
             // after a crash, a power cut or a copy, it runs before anything else.
@@ -267,8 +262,8 @@ enum CleanShutdownMarker {
 ///   under a stream of writes — and Haven never reads the counts.
 /// - The WAL-write-coalescing VFS as the default: the default VFS itself for
 ///   every file and connection, except that `DurableWriter` has a full
-///   commit's WAL frames written in one write instead of two per frame
-///   (CSQLiteSettings/wal_write_coalescing.c says why that is safe).
+///   commit's WAL frames written in a few large writes instead of two a
+///   frame (CSQLiteSettings/wal_write_coalescing.c says why that is safe).
 ///   Registered after the statistics setting, which must come before SQLite
 ///   initializes.
 enum SQLiteProcessSettings {
